@@ -199,7 +199,7 @@ function primWrite(name: Primitive, wr: string, x: string, flex: Cond, nullable:
 }
 
 /** Emits statements that read field `f` into local `dst` from reader `rd`. */
-function emitFieldRead(ctx: Ctx, f: FieldModel, dst: string, rd: string, flex: Cond, reach: VersionRange): void {
+function emitFieldRead(ctx: Ctx, f: FieldModel, dst: string, rd: string, flex: Cond, reach: VersionRange, tagged = false): void {
   const nullable = cond(f.nullableVersions, reach);
   const t = f.type;
   const where = `${ctx.struct.kafkaName}.${f.name}`;
@@ -207,9 +207,12 @@ function emitFieldRead(ctx: Ctx, f: FieldModel, dst: string, rd: string, flex: C
     line(ctx, `${dst} = ${primRead(t.name, rd, flex, nullable)};`);
   } else if (t.kind === 'struct') {
     const call = `read${t.struct.tsName}(${rd}, v)`;
+    // A nullable struct starts with a presence marker: an int8 (negative for null), or an
+    // unsigned varint (0 for null) inside a tagged field, as Kafka's generator does.
+    const isNull = tagged ? `${rd}.uvarint() === 0` : `${rd}.int8() < 0`;
     if (nullable === 'false') line(ctx, `${dst} = ${call};`);
-    else if (nullable === 'true') line(ctx, `${dst} = ${rd}.int8() < 0 ? null : ${call};`);
-    else line(ctx, `${dst} = ${nullable} && ${rd}.int8() < 0 ? null : ${call};`);
+    else if (nullable === 'true') line(ctx, `${dst} = ${isNull} ? null : ${call};`);
+    else line(ctx, `${dst} = ${nullable} && ${isNull} ? null : ${call};`);
   } else {
     const el = t.element;
     const elType = el.kind === 'primitive' ? PRIM_TS[el.name] : el.struct.tsName;
@@ -235,7 +238,7 @@ function emitFieldRead(ctx: Ctx, f: FieldModel, dst: string, rd: string, flex: C
 }
 
 /** Emits statements that write value expression `x` of field `f` to writer `wr`. */
-function emitFieldWrite(ctx: Ctx, f: FieldModel, x: string, wr: string, flex: Cond, reach: VersionRange): void {
+function emitFieldWrite(ctx: Ctx, f: FieldModel, x: string, wr: string, flex: Cond, reach: VersionRange, tagged = false): void {
   const nullable = cond(f.nullableVersions, reach);
   const t = f.type;
   const where = `${ctx.struct.kafkaName}.${f.name}`;
@@ -247,10 +250,10 @@ function emitFieldWrite(ctx: Ctx, f: FieldModel, x: string, wr: string, flex: Co
     line(ctx, `${primWrite(t.name, wr, x, flex, nullable)};`);
   } else if (t.kind === 'struct') {
     const plain = `write${t.struct.tsName}(${wr}, v, ${x}${isNullableSomewhere(f) ? ' as ' + t.struct.tsName : ''});`;
-    // A nullable struct is preceded by a marker byte: -1 for null, 1 for present.
+    // A nullable struct is preceded by a presence marker: int8 -1/1, or uvarint 0/1 when tagged.
     const marked = (): void => {
-      line(ctx, `if (${x} === null) ${wr}.int8(-1);`);
-      line(ctx, `else { ${wr}.int8(1); write${t.struct.tsName}(${wr}, v, ${x}); }`);
+      line(ctx, `if (${x} === null) ${wr}.${tagged ? 'uvarint(0)' : 'int8(-1)'};`);
+      line(ctx, `else { ${wr}.${tagged ? 'uvarint' : 'int8'}(1); write${t.struct.tsName}(${wr}, v, ${x}); }`);
     };
     if (nullable === 'false') line(ctx, plain);
     else if (nullable === 'true') marked();
@@ -338,7 +341,7 @@ function emitReader(ctx: Ctx, s: StructModel, exported: boolean): void {
             if (c === 'false') continue;
             block(ctx, `if (${c}) {`, () => {
               line(ctx, `const t = r.sub(size);`);
-              emitFieldRead(ctx, f, local(f), 't', 'true', intersect(f.taggedVersions, reach)!);
+              emitFieldRead(ctx, f, local(f), 't', 'true', intersect(f.taggedVersions, reach)!, true);
               line(ctx, `t.expectEnd('${s.kafkaName}.${f.name}');`);
               line(ctx, 'continue;');
             });
@@ -413,7 +416,7 @@ function emitWriter(ctx: Ctx, s: StructModel, exported: boolean): void {
         line(ctx, `if (u !== undefined) while (ui < u.length && u[ui]!.tag < ${f.tag}) writeUnknownTaggedField(w, u[ui++]!);`);
         block(ctx, `if (${has}) {`, () => {
           line(ctx, 'const t = new Writer(64);');
-          emitFieldWrite(ctx, f, `o.${f.prop}`, 't', 'true', intersect(f.taggedVersions, reach)!);
+          emitFieldWrite(ctx, f, `o.${f.prop}`, 't', 'true', intersect(f.taggedVersions, reach)!, true);
           line(ctx, `writeTaggedField(w, ${f.tag}, t.finishBuffer());`);
         });
       }

@@ -3,6 +3,8 @@ import { WireError } from './errors.js';
 /** The largest request Kafka accepts by default (`socket.request.max.bytes`, 100 MiB). */
 export const DEFAULT_MAX_FRAME_BYTES = 100 * 1024 * 1024;
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * FrameDecoder turns socket chunks into frames (the bytes after each 4-byte length prefix).
  * A frame that lies inside one chunk is returned as a view of it; only a frame that spans
@@ -62,6 +64,7 @@ export class FrameDecoder {
 
   /** Removes `n` buffered bytes (n ≤ buffered) and returns them, as a view when possible. */
   #consume(n: number): Buffer {
+    if (n === 0) return EMPTY;
     this.#buffered -= n;
     const first = this.#chunks[0]!;
     const available = first.length - this.#offset;

@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** Runs a built entry point (dist/src/cli.js or bin/strata) and captures everything it printed. */
+function run(script: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [path.join(root, script), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('strata CLI (built)', () => {
+  beforeAll(() => {
+    // Builds dist/ when it is missing or stale, so this file also runs on its own.
+    const setup = run('scripts/setup.mjs', ['--quiet', '--no-system']);
+    expect(setup.stderr).toBe('');
+    expect(setup.status).toBe(0);
+  });
+
+  it('prints the package version for --version', () => {
+    expect(run('dist/src/cli.js', ['--version'])).toEqual({ status: 0, stdout: `strata ${version}\n`, stderr: '' });
+  });
+
+  it('prints the same through bin/strata and the version command', () => {
+    expect(run('bin/strata', ['--version'])).toEqual({ status: 0, stdout: `strata ${version}\n`, stderr: '' });
+    expect(run('dist/src/cli.js', ['version'])).toEqual({ status: 0, stdout: `strata ${version}\n`, stderr: '' });
+  });
+
+  it('rejects an unknown command with one line on stderr and exit code 2', () => {
+    expect(run('dist/src/cli.js', ['frobnicate'])).toEqual({
+      status: 2,
+      stdout: '',
+      stderr: 'strata: unknown command "frobnicate"; run `strata help` to list the commands\n',
+    });
+  });
+
+  it('shows usage on stderr with exit code 2 when no command is given', () => {
+    const result = run('dist/src/cli.js', []);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.split('\n')[0]).toBe('Usage: strata <command> [options]');
+  });
+
+  it('lists every command in help', () => {
+    const result = run('dist/src/cli.js', ['help']);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe('');
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toBe(`strata ${version}`);
+    for (const name of ['dev', 'help', 'version']) {
+      expect(lines.some((line) => line.startsWith(`  ${name} `))).toBe(true);
+    }
+  });
+
+  it('runs the dev placeholder: says the broker is not here yet and exits 0', () => {
+    const result = run('dist/src/cli.js', ['dev']);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe('');
+    const lines = result.stdout.split('\n');
+    expect(lines.slice(0, 3)).toEqual([
+      `strata ${version}`,
+      '',
+      '`strata dev` is not available yet: the broker arrives with the broker-core milestone.',
+    ]);
+  });
+});
