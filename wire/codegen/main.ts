@@ -50,6 +50,11 @@ function versionsNote(m: MessageModel): string {
 }
 
 function apiFile(api: ApiModel): string {
+  const names = new Set<string>();
+  for (const s of [...api.request.structs, ...api.response.structs]) {
+    if (names.has(s.tsName)) throw new Error(`${api.name}: two structs would both be named ${s.tsName}`);
+    names.add(s.tsName);
+  }
   const lines: string[] = [];
   lines.push(BANNER);
   lines.push(`// API key ${api.apiKey}: ${api.name}.`);

@@ -156,7 +156,10 @@ export function buildMessage(raw: RawMessage): MessageModel {
     }
     const fields = rawFields ?? common.get(kafkaName);
     if (!fields) throw new Error(`${raw.name}: unknown struct type ${kafkaName}`);
-    s = { tsName: raw.name + kafkaName, kafkaName, fields: [], reach: { ...reach } };
+    // Kafka often names nested structs after their message already (MetadataResponseTopic);
+    // only prefix the ones that are not, so names stay unique per file without stuttering.
+    const tsName = kafkaName.startsWith(raw.name) ? kafkaName : raw.name + kafkaName;
+    s = { tsName, kafkaName, fields: [], reach: { ...reach } };
     byKafkaName.set(kafkaName, s);
     structs.push(s);
     pending.push({ struct: s, rawFields: fields });

@@ -17,7 +17,7 @@ export type { Records, TaggedField };
 /** MetadataRequest (versions 0-12). */
 export interface MetadataRequest {
   /** []MetadataRequestTopic, versions 0-12, nullable 1-12 */
-  topics: MetadataRequestMetadataRequestTopic[] | null;
+  topics: MetadataRequestTopic[] | null;
   /** bool, versions 4-12, default true */
   allowAutoTopicCreation: boolean;
   /** bool, versions 8-10 */
@@ -29,7 +29,7 @@ export interface MetadataRequest {
 }
 
 /** MetadataRequestTopic. */
-export interface MetadataRequestMetadataRequestTopic {
+export interface MetadataRequestTopic {
   /** uuid, versions 10-12, ignorable */
   topicId: string;
   /** string, versions 0-12, nullable 10-12, entity topicName */
@@ -41,7 +41,7 @@ export interface MetadataRequestMetadataRequestTopic {
 /** Decodes MetadataRequest of version `v` from `r`. */
 export function decodeMetadataRequest(r: Reader, v: number): MetadataRequest {
   const flexible = v >= 9;
-  let _topics: MetadataRequestMetadataRequestTopic[] | null = [];
+  let _topics: MetadataRequestTopic[] | null = [];
   let _allowAutoTopicCreation: boolean = true;
   let _includeClusterAuthorizedOperations: boolean = false;
   let _includeTopicAuthorizedOperations: boolean = false;
@@ -51,8 +51,8 @@ export function decodeMetadataRequest(r: Reader, v: number): MetadataRequest {
       if (!(v >= 1)) throw new WireError('MetadataRequest.Topics is a null array but is not nullable in this version');
       _topics = null;
     } else {
-      const a: MetadataRequestMetadataRequestTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readMetadataRequestMetadataRequestTopic(r, v));
+      const a: MetadataRequestTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readMetadataRequestTopic(r, v));
       _topics = a;
     }
   }
@@ -93,7 +93,7 @@ export function encodeMetadataRequest(w: Writer, v: number, o: MetadataRequest):
     if (a === null) (flexible ? w.uvarint(0) : w.int32(-1));
     else {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeMetadataRequestMetadataRequestTopic(w, v, e);
+      for (const e of a) writeMetadataRequestTopic(w, v, e);
     }
   }
   if (v >= 4) {
@@ -123,7 +123,7 @@ export function encodeMetadataRequest(w: Writer, v: number, o: MetadataRequest):
   }
 }
 
-function readMetadataRequestMetadataRequestTopic(r: Reader, v: number): MetadataRequestMetadataRequestTopic {
+function readMetadataRequestTopic(r: Reader, v: number): MetadataRequestTopic {
   const flexible = v >= 9;
   let _topicId: string = ZERO_UUID;
   let _name: string | null = "";
@@ -140,7 +140,7 @@ function readMetadataRequestMetadataRequestTopic(r: Reader, v: number): Metadata
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: MetadataRequestMetadataRequestTopic = {
+  const o: MetadataRequestTopic = {
     topicId: _topicId,
     name: _name,
   };
@@ -148,7 +148,7 @@ function readMetadataRequestMetadataRequestTopic(r: Reader, v: number): Metadata
   return o;
 }
 
-function writeMetadataRequestMetadataRequestTopic(w: Writer, v: number, o: MetadataRequestMetadataRequestTopic): void {
+function writeMetadataRequestTopic(w: Writer, v: number, o: MetadataRequestTopic): void {
   const flexible = v >= 9;
   if (v >= 10) {
     w.uuid(o.topicId);
@@ -172,13 +172,13 @@ export interface MetadataResponse {
   /** int32, versions 3-12, ignorable */
   throttleTimeMs: number;
   /** []MetadataResponseBroker, versions 0-12 */
-  brokers: MetadataResponseMetadataResponseBroker[];
+  brokers: MetadataResponseBroker[];
   /** string, versions 2-12, nullable 2-12, ignorable, default null */
   clusterId: string | null;
   /** int32, versions 1-12, ignorable, entity brokerId, default -1 */
   controllerId: number;
   /** []MetadataResponseTopic, versions 0-12 */
-  topics: MetadataResponseMetadataResponseTopic[];
+  topics: MetadataResponseTopic[];
   /** int32, versions 8-10, default -2147483648 */
   clusterAuthorizedOperations: number;
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
@@ -186,7 +186,7 @@ export interface MetadataResponse {
 }
 
 /** MetadataResponseBroker. */
-export interface MetadataResponseMetadataResponseBroker {
+export interface MetadataResponseBroker {
   /** int32, versions 0-12, map key, entity brokerId */
   nodeId: number;
   /** string, versions 0-12 */
@@ -200,7 +200,7 @@ export interface MetadataResponseMetadataResponseBroker {
 }
 
 /** MetadataResponseTopic. */
-export interface MetadataResponseMetadataResponseTopic {
+export interface MetadataResponseTopic {
   /** int16, versions 0-12 */
   errorCode: number;
   /** string, versions 0-12, nullable 12, map key, entity topicName */
@@ -210,7 +210,7 @@ export interface MetadataResponseMetadataResponseTopic {
   /** bool, versions 1-12, ignorable, default false */
   isInternal: boolean;
   /** []MetadataResponsePartition, versions 0-12 */
-  partitions: MetadataResponseMetadataResponsePartition[];
+  partitions: MetadataResponsePartition[];
   /** int32, versions 8-12, default -2147483648 */
   topicAuthorizedOperations: number;
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
@@ -218,7 +218,7 @@ export interface MetadataResponseMetadataResponseTopic {
 }
 
 /** MetadataResponsePartition. */
-export interface MetadataResponseMetadataResponsePartition {
+export interface MetadataResponsePartition {
   /** int16, versions 0-12 */
   errorCode: number;
   /** int32, versions 0-12 */
@@ -241,10 +241,10 @@ export interface MetadataResponseMetadataResponsePartition {
 export function decodeMetadataResponse(r: Reader, v: number): MetadataResponse {
   const flexible = v >= 9;
   let _throttleTimeMs: number = 0;
-  let _brokers: MetadataResponseMetadataResponseBroker[] = [];
+  let _brokers: MetadataResponseBroker[] = [];
   let _clusterId: string | null = null;
   let _controllerId: number = -1;
-  let _topics: MetadataResponseMetadataResponseTopic[] = [];
+  let _topics: MetadataResponseTopic[] = [];
   let _clusterAuthorizedOperations: number = -2147483648;
   if (v >= 3) {
     _throttleTimeMs = r.int32();
@@ -254,8 +254,8 @@ export function decodeMetadataResponse(r: Reader, v: number): MetadataResponse {
     if (n < 0) {
       throw new WireError('MetadataResponse.Brokers is a null array but is not nullable');
     } else {
-      const a: MetadataResponseMetadataResponseBroker[] = [];
-      for (let i = 0; i < n; i++) a.push(readMetadataResponseMetadataResponseBroker(r, v));
+      const a: MetadataResponseBroker[] = [];
+      for (let i = 0; i < n; i++) a.push(readMetadataResponseBroker(r, v));
       _brokers = a;
     }
   }
@@ -270,8 +270,8 @@ export function decodeMetadataResponse(r: Reader, v: number): MetadataResponse {
     if (n < 0) {
       throw new WireError('MetadataResponse.Topics is a null array but is not nullable');
     } else {
-      const a: MetadataResponseMetadataResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readMetadataResponseMetadataResponseTopic(r, v));
+      const a: MetadataResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readMetadataResponseTopic(r, v));
       _topics = a;
     }
   }
@@ -309,7 +309,7 @@ export function encodeMetadataResponse(w: Writer, v: number, o: MetadataResponse
     const a = o.brokers;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeMetadataResponseMetadataResponseBroker(w, v, e);
+      for (const e of a) writeMetadataResponseBroker(w, v, e);
     }
   }
   if (v >= 2) {
@@ -322,7 +322,7 @@ export function encodeMetadataResponse(w: Writer, v: number, o: MetadataResponse
     const a = o.topics;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeMetadataResponseMetadataResponseTopic(w, v, e);
+      for (const e of a) writeMetadataResponseTopic(w, v, e);
     }
   }
   if (v >= 8 && v <= 10) {
@@ -342,7 +342,7 @@ export function encodeMetadataResponse(w: Writer, v: number, o: MetadataResponse
   }
 }
 
-function readMetadataResponseMetadataResponseBroker(r: Reader, v: number): MetadataResponseMetadataResponseBroker {
+function readMetadataResponseBroker(r: Reader, v: number): MetadataResponseBroker {
   const flexible = v >= 9;
   let _nodeId: number = 0;
   let _host: string = "";
@@ -363,7 +363,7 @@ function readMetadataResponseMetadataResponseBroker(r: Reader, v: number): Metad
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: MetadataResponseMetadataResponseBroker = {
+  const o: MetadataResponseBroker = {
     nodeId: _nodeId,
     host: _host,
     port: _port,
@@ -373,7 +373,7 @@ function readMetadataResponseMetadataResponseBroker(r: Reader, v: number): Metad
   return o;
 }
 
-function writeMetadataResponseMetadataResponseBroker(w: Writer, v: number, o: MetadataResponseMetadataResponseBroker): void {
+function writeMetadataResponseBroker(w: Writer, v: number, o: MetadataResponseBroker): void {
   const flexible = v >= 9;
   w.int32(o.nodeId);
   (flexible ? w.compactString(o.host as string) : w.string(o.host as string));
@@ -393,13 +393,13 @@ function writeMetadataResponseMetadataResponseBroker(w: Writer, v: number, o: Me
   }
 }
 
-function readMetadataResponseMetadataResponseTopic(r: Reader, v: number): MetadataResponseMetadataResponseTopic {
+function readMetadataResponseTopic(r: Reader, v: number): MetadataResponseTopic {
   const flexible = v >= 9;
   let _errorCode: number = 0;
   let _name: string | null = "";
   let _topicId: string = ZERO_UUID;
   let _isInternal: boolean = false;
-  let _partitions: MetadataResponseMetadataResponsePartition[] = [];
+  let _partitions: MetadataResponsePartition[] = [];
   let _topicAuthorizedOperations: number = -2147483648;
   _errorCode = r.int16();
   _name = (v >= 12 ? (flexible ? r.compactNullableString() : r.nullableString()) : (flexible ? r.compactString() : r.string()));
@@ -414,8 +414,8 @@ function readMetadataResponseMetadataResponseTopic(r: Reader, v: number): Metada
     if (n < 0) {
       throw new WireError('MetadataResponseTopic.Partitions is a null array but is not nullable');
     } else {
-      const a: MetadataResponseMetadataResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readMetadataResponseMetadataResponsePartition(r, v));
+      const a: MetadataResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readMetadataResponsePartition(r, v));
       _partitions = a;
     }
   }
@@ -431,7 +431,7 @@ function readMetadataResponseMetadataResponseTopic(r: Reader, v: number): Metada
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: MetadataResponseMetadataResponseTopic = {
+  const o: MetadataResponseTopic = {
     errorCode: _errorCode,
     name: _name,
     topicId: _topicId,
@@ -443,7 +443,7 @@ function readMetadataResponseMetadataResponseTopic(r: Reader, v: number): Metada
   return o;
 }
 
-function writeMetadataResponseMetadataResponseTopic(w: Writer, v: number, o: MetadataResponseMetadataResponseTopic): void {
+function writeMetadataResponseTopic(w: Writer, v: number, o: MetadataResponseTopic): void {
   const flexible = v >= 9;
   w.int16(o.errorCode);
   if (!(v >= 12) && o.name === null) throw new EncodeError(`MetadataResponseTopic.Name is null but not nullable in version ${v}`);
@@ -458,7 +458,7 @@ function writeMetadataResponseMetadataResponseTopic(w: Writer, v: number, o: Met
     const a = o.partitions;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeMetadataResponseMetadataResponsePartition(w, v, e);
+      for (const e of a) writeMetadataResponsePartition(w, v, e);
     }
   }
   if (v >= 8) {
@@ -478,7 +478,7 @@ function writeMetadataResponseMetadataResponseTopic(w: Writer, v: number, o: Met
   }
 }
 
-function readMetadataResponseMetadataResponsePartition(r: Reader, v: number): MetadataResponseMetadataResponsePartition {
+function readMetadataResponsePartition(r: Reader, v: number): MetadataResponsePartition {
   const flexible = v >= 9;
   let _errorCode: number = 0;
   let _partitionIndex: number = 0;
@@ -534,7 +534,7 @@ function readMetadataResponseMetadataResponsePartition(r: Reader, v: number): Me
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: MetadataResponseMetadataResponsePartition = {
+  const o: MetadataResponsePartition = {
     errorCode: _errorCode,
     partitionIndex: _partitionIndex,
     leaderId: _leaderId,
@@ -547,7 +547,7 @@ function readMetadataResponseMetadataResponsePartition(r: Reader, v: number): Me
   return o;
 }
 
-function writeMetadataResponseMetadataResponsePartition(w: Writer, v: number, o: MetadataResponseMetadataResponsePartition): void {
+function writeMetadataResponsePartition(w: Writer, v: number, o: MetadataResponsePartition): void {
   const flexible = v >= 9;
   w.int16(o.errorCode);
   w.int32(o.partitionIndex);

@@ -27,23 +27,23 @@ export interface OffsetCommitRequest {
   /** int64, versions 2-4, ignorable, default -1 */
   retentionTimeMs: bigint;
   /** []OffsetCommitRequestTopic, versions 0-9 */
-  topics: OffsetCommitRequestOffsetCommitRequestTopic[];
+  topics: OffsetCommitRequestTopic[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetCommitRequestTopic. */
-export interface OffsetCommitRequestOffsetCommitRequestTopic {
+export interface OffsetCommitRequestTopic {
   /** string, versions 0-9, entity topicName */
   name: string;
   /** []OffsetCommitRequestPartition, versions 0-9 */
-  partitions: OffsetCommitRequestOffsetCommitRequestPartition[];
+  partitions: OffsetCommitRequestPartition[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetCommitRequestPartition. */
-export interface OffsetCommitRequestOffsetCommitRequestPartition {
+export interface OffsetCommitRequestPartition {
   /** int32, versions 0-9 */
   partitionIndex: number;
   /** int64, versions 0-9 */
@@ -66,7 +66,7 @@ export function decodeOffsetCommitRequest(r: Reader, v: number): OffsetCommitReq
   let _memberId: string = "";
   let _groupInstanceId: string | null = null;
   let _retentionTimeMs: bigint = -1n;
-  let _topics: OffsetCommitRequestOffsetCommitRequestTopic[] = [];
+  let _topics: OffsetCommitRequestTopic[] = [];
   _groupId = (flexible ? r.compactString() : r.string());
   if (v >= 1) {
     _generationIdOrMemberEpoch = r.int32();
@@ -85,8 +85,8 @@ export function decodeOffsetCommitRequest(r: Reader, v: number): OffsetCommitReq
     if (n < 0) {
       throw new WireError('OffsetCommitRequest.Topics is a null array but is not nullable');
     } else {
-      const a: OffsetCommitRequestOffsetCommitRequestTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetCommitRequestOffsetCommitRequestTopic(r, v));
+      const a: OffsetCommitRequestTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetCommitRequestTopic(r, v));
       _topics = a;
     }
   }
@@ -133,7 +133,7 @@ export function encodeOffsetCommitRequest(w: Writer, v: number, o: OffsetCommitR
     const a = o.topics;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeOffsetCommitRequestOffsetCommitRequestTopic(w, v, e);
+      for (const e of a) writeOffsetCommitRequestTopic(w, v, e);
     }
   }
   if (flexible) {
@@ -148,18 +148,18 @@ export function encodeOffsetCommitRequest(w: Writer, v: number, o: OffsetCommitR
   }
 }
 
-function readOffsetCommitRequestOffsetCommitRequestTopic(r: Reader, v: number): OffsetCommitRequestOffsetCommitRequestTopic {
+function readOffsetCommitRequestTopic(r: Reader, v: number): OffsetCommitRequestTopic {
   const flexible = v >= 8;
   let _name: string = "";
-  let _partitions: OffsetCommitRequestOffsetCommitRequestPartition[] = [];
+  let _partitions: OffsetCommitRequestPartition[] = [];
   _name = (flexible ? r.compactString() : r.string());
   {
     const n = (flexible ? r.compactArrayLength() : r.arrayLength());
     if (n < 0) {
       throw new WireError('OffsetCommitRequestTopic.Partitions is a null array but is not nullable');
     } else {
-      const a: OffsetCommitRequestOffsetCommitRequestPartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetCommitRequestOffsetCommitRequestPartition(r, v));
+      const a: OffsetCommitRequestPartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetCommitRequestPartition(r, v));
       _partitions = a;
     }
   }
@@ -172,7 +172,7 @@ function readOffsetCommitRequestOffsetCommitRequestTopic(r: Reader, v: number): 
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetCommitRequestOffsetCommitRequestTopic = {
+  const o: OffsetCommitRequestTopic = {
     name: _name,
     partitions: _partitions,
   };
@@ -180,14 +180,14 @@ function readOffsetCommitRequestOffsetCommitRequestTopic(r: Reader, v: number): 
   return o;
 }
 
-function writeOffsetCommitRequestOffsetCommitRequestTopic(w: Writer, v: number, o: OffsetCommitRequestOffsetCommitRequestTopic): void {
+function writeOffsetCommitRequestTopic(w: Writer, v: number, o: OffsetCommitRequestTopic): void {
   const flexible = v >= 8;
   (flexible ? w.compactString(o.name as string) : w.string(o.name as string));
   {
     const a = o.partitions;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeOffsetCommitRequestOffsetCommitRequestPartition(w, v, e);
+      for (const e of a) writeOffsetCommitRequestPartition(w, v, e);
     }
   }
   if (flexible) {
@@ -202,7 +202,7 @@ function writeOffsetCommitRequestOffsetCommitRequestTopic(w: Writer, v: number, 
   }
 }
 
-function readOffsetCommitRequestOffsetCommitRequestPartition(r: Reader, v: number): OffsetCommitRequestOffsetCommitRequestPartition {
+function readOffsetCommitRequestPartition(r: Reader, v: number): OffsetCommitRequestPartition {
   const flexible = v >= 8;
   let _partitionIndex: number = 0;
   let _committedOffset: bigint = 0n;
@@ -227,7 +227,7 @@ function readOffsetCommitRequestOffsetCommitRequestPartition(r: Reader, v: numbe
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetCommitRequestOffsetCommitRequestPartition = {
+  const o: OffsetCommitRequestPartition = {
     partitionIndex: _partitionIndex,
     committedOffset: _committedOffset,
     committedLeaderEpoch: _committedLeaderEpoch,
@@ -238,7 +238,7 @@ function readOffsetCommitRequestOffsetCommitRequestPartition(r: Reader, v: numbe
   return o;
 }
 
-function writeOffsetCommitRequestOffsetCommitRequestPartition(w: Writer, v: number, o: OffsetCommitRequestOffsetCommitRequestPartition): void {
+function writeOffsetCommitRequestPartition(w: Writer, v: number, o: OffsetCommitRequestPartition): void {
   const flexible = v >= 8;
   w.int32(o.partitionIndex);
   w.int64(o.committedOffset);
@@ -268,23 +268,23 @@ export interface OffsetCommitResponse {
   /** int32, versions 3-9, ignorable */
   throttleTimeMs: number;
   /** []OffsetCommitResponseTopic, versions 0-9 */
-  topics: OffsetCommitResponseOffsetCommitResponseTopic[];
+  topics: OffsetCommitResponseTopic[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetCommitResponseTopic. */
-export interface OffsetCommitResponseOffsetCommitResponseTopic {
+export interface OffsetCommitResponseTopic {
   /** string, versions 0-9, entity topicName */
   name: string;
   /** []OffsetCommitResponsePartition, versions 0-9 */
-  partitions: OffsetCommitResponseOffsetCommitResponsePartition[];
+  partitions: OffsetCommitResponsePartition[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetCommitResponsePartition. */
-export interface OffsetCommitResponseOffsetCommitResponsePartition {
+export interface OffsetCommitResponsePartition {
   /** int32, versions 0-9 */
   partitionIndex: number;
   /** int16, versions 0-9 */
@@ -297,7 +297,7 @@ export interface OffsetCommitResponseOffsetCommitResponsePartition {
 export function decodeOffsetCommitResponse(r: Reader, v: number): OffsetCommitResponse {
   const flexible = v >= 8;
   let _throttleTimeMs: number = 0;
-  let _topics: OffsetCommitResponseOffsetCommitResponseTopic[] = [];
+  let _topics: OffsetCommitResponseTopic[] = [];
   if (v >= 3) {
     _throttleTimeMs = r.int32();
   }
@@ -306,8 +306,8 @@ export function decodeOffsetCommitResponse(r: Reader, v: number): OffsetCommitRe
     if (n < 0) {
       throw new WireError('OffsetCommitResponse.Topics is a null array but is not nullable');
     } else {
-      const a: OffsetCommitResponseOffsetCommitResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetCommitResponseOffsetCommitResponseTopic(r, v));
+      const a: OffsetCommitResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetCommitResponseTopic(r, v));
       _topics = a;
     }
   }
@@ -338,7 +338,7 @@ export function encodeOffsetCommitResponse(w: Writer, v: number, o: OffsetCommit
     const a = o.topics;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeOffsetCommitResponseOffsetCommitResponseTopic(w, v, e);
+      for (const e of a) writeOffsetCommitResponseTopic(w, v, e);
     }
   }
   if (flexible) {
@@ -353,18 +353,18 @@ export function encodeOffsetCommitResponse(w: Writer, v: number, o: OffsetCommit
   }
 }
 
-function readOffsetCommitResponseOffsetCommitResponseTopic(r: Reader, v: number): OffsetCommitResponseOffsetCommitResponseTopic {
+function readOffsetCommitResponseTopic(r: Reader, v: number): OffsetCommitResponseTopic {
   const flexible = v >= 8;
   let _name: string = "";
-  let _partitions: OffsetCommitResponseOffsetCommitResponsePartition[] = [];
+  let _partitions: OffsetCommitResponsePartition[] = [];
   _name = (flexible ? r.compactString() : r.string());
   {
     const n = (flexible ? r.compactArrayLength() : r.arrayLength());
     if (n < 0) {
       throw new WireError('OffsetCommitResponseTopic.Partitions is a null array but is not nullable');
     } else {
-      const a: OffsetCommitResponseOffsetCommitResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetCommitResponseOffsetCommitResponsePartition(r, v));
+      const a: OffsetCommitResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetCommitResponsePartition(r, v));
       _partitions = a;
     }
   }
@@ -377,7 +377,7 @@ function readOffsetCommitResponseOffsetCommitResponseTopic(r: Reader, v: number)
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetCommitResponseOffsetCommitResponseTopic = {
+  const o: OffsetCommitResponseTopic = {
     name: _name,
     partitions: _partitions,
   };
@@ -385,14 +385,14 @@ function readOffsetCommitResponseOffsetCommitResponseTopic(r: Reader, v: number)
   return o;
 }
 
-function writeOffsetCommitResponseOffsetCommitResponseTopic(w: Writer, v: number, o: OffsetCommitResponseOffsetCommitResponseTopic): void {
+function writeOffsetCommitResponseTopic(w: Writer, v: number, o: OffsetCommitResponseTopic): void {
   const flexible = v >= 8;
   (flexible ? w.compactString(o.name as string) : w.string(o.name as string));
   {
     const a = o.partitions;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeOffsetCommitResponseOffsetCommitResponsePartition(w, v, e);
+      for (const e of a) writeOffsetCommitResponsePartition(w, v, e);
     }
   }
   if (flexible) {
@@ -407,7 +407,7 @@ function writeOffsetCommitResponseOffsetCommitResponseTopic(w: Writer, v: number
   }
 }
 
-function readOffsetCommitResponseOffsetCommitResponsePartition(r: Reader, v: number): OffsetCommitResponseOffsetCommitResponsePartition {
+function readOffsetCommitResponsePartition(r: Reader, v: number): OffsetCommitResponsePartition {
   const flexible = v >= 8;
   let _partitionIndex: number = 0;
   let _errorCode: number = 0;
@@ -422,7 +422,7 @@ function readOffsetCommitResponseOffsetCommitResponsePartition(r: Reader, v: num
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetCommitResponseOffsetCommitResponsePartition = {
+  const o: OffsetCommitResponsePartition = {
     partitionIndex: _partitionIndex,
     errorCode: _errorCode,
   };
@@ -430,7 +430,7 @@ function readOffsetCommitResponseOffsetCommitResponsePartition(r: Reader, v: num
   return o;
 }
 
-function writeOffsetCommitResponseOffsetCommitResponsePartition(w: Writer, v: number, o: OffsetCommitResponseOffsetCommitResponsePartition): void {
+function writeOffsetCommitResponsePartition(w: Writer, v: number, o: OffsetCommitResponsePartition): void {
   const flexible = v >= 8;
   w.int32(o.partitionIndex);
   w.int16(o.errorCode);

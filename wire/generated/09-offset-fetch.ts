@@ -19,9 +19,9 @@ export interface OffsetFetchRequest {
   /** string, versions 0-7, entity groupId */
   groupId: string;
   /** []OffsetFetchRequestTopic, versions 0-7, nullable 2-7 */
-  topics: OffsetFetchRequestOffsetFetchRequestTopic[] | null;
+  topics: OffsetFetchRequestTopic[] | null;
   /** []OffsetFetchRequestGroup, versions 8-9 */
-  groups: OffsetFetchRequestOffsetFetchRequestGroup[];
+  groups: OffsetFetchRequestGroup[];
   /** bool, versions 7-9, default false */
   requireStable: boolean;
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
@@ -29,7 +29,7 @@ export interface OffsetFetchRequest {
 }
 
 /** OffsetFetchRequestTopic. */
-export interface OffsetFetchRequestOffsetFetchRequestTopic {
+export interface OffsetFetchRequestTopic {
   /** string, versions 0-7, entity topicName */
   name: string;
   /** []int32, versions 0-7 */
@@ -39,7 +39,7 @@ export interface OffsetFetchRequestOffsetFetchRequestTopic {
 }
 
 /** OffsetFetchRequestGroup. */
-export interface OffsetFetchRequestOffsetFetchRequestGroup {
+export interface OffsetFetchRequestGroup {
   /** string, versions 8-9, entity groupId */
   groupId: string;
   /** string, versions 9, nullable 9, ignorable, default null */
@@ -47,13 +47,13 @@ export interface OffsetFetchRequestOffsetFetchRequestGroup {
   /** int32, versions 9, ignorable, default -1 */
   memberEpoch: number;
   /** []OffsetFetchRequestTopics, versions 8-9, nullable 8-9 */
-  topics: OffsetFetchRequestOffsetFetchRequestTopics[] | null;
+  topics: OffsetFetchRequestTopics[] | null;
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetFetchRequestTopics. */
-export interface OffsetFetchRequestOffsetFetchRequestTopics {
+export interface OffsetFetchRequestTopics {
   /** string, versions 8-9, entity topicName */
   name: string;
   /** []int32, versions 8-9 */
@@ -66,8 +66,8 @@ export interface OffsetFetchRequestOffsetFetchRequestTopics {
 export function decodeOffsetFetchRequest(r: Reader, v: number): OffsetFetchRequest {
   const flexible = v >= 6;
   let _groupId: string = "";
-  let _topics: OffsetFetchRequestOffsetFetchRequestTopic[] | null = [];
-  let _groups: OffsetFetchRequestOffsetFetchRequestGroup[] = [];
+  let _topics: OffsetFetchRequestTopic[] | null = [];
+  let _groups: OffsetFetchRequestGroup[] = [];
   let _requireStable: boolean = false;
   if (v <= 7) {
     _groupId = (flexible ? r.compactString() : r.string());
@@ -79,8 +79,8 @@ export function decodeOffsetFetchRequest(r: Reader, v: number): OffsetFetchReque
         if (!(v >= 2)) throw new WireError('OffsetFetchRequest.Topics is a null array but is not nullable in this version');
         _topics = null;
       } else {
-        const a: OffsetFetchRequestOffsetFetchRequestTopic[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestOffsetFetchRequestTopic(r, v));
+        const a: OffsetFetchRequestTopic[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestTopic(r, v));
         _topics = a;
       }
     }
@@ -91,8 +91,8 @@ export function decodeOffsetFetchRequest(r: Reader, v: number): OffsetFetchReque
       if (n < 0) {
         throw new WireError('OffsetFetchRequest.Groups is a null array but is not nullable');
       } else {
-        const a: OffsetFetchRequestOffsetFetchRequestGroup[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestOffsetFetchRequestGroup(r, v));
+        const a: OffsetFetchRequestGroup[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestGroup(r, v));
         _groups = a;
       }
     }
@@ -134,7 +134,7 @@ export function encodeOffsetFetchRequest(w: Writer, v: number, o: OffsetFetchReq
       if (a === null) (flexible ? w.uvarint(0) : w.int32(-1));
       else {
         (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-        for (const e of a) writeOffsetFetchRequestOffsetFetchRequestTopic(w, v, e);
+        for (const e of a) writeOffsetFetchRequestTopic(w, v, e);
       }
     }
   } else {
@@ -145,7 +145,7 @@ export function encodeOffsetFetchRequest(w: Writer, v: number, o: OffsetFetchReq
       const a = o.groups;
       {
         (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-        for (const e of a) writeOffsetFetchRequestOffsetFetchRequestGroup(w, v, e);
+        for (const e of a) writeOffsetFetchRequestGroup(w, v, e);
       }
     }
   } else {
@@ -168,7 +168,7 @@ export function encodeOffsetFetchRequest(w: Writer, v: number, o: OffsetFetchReq
   }
 }
 
-function readOffsetFetchRequestOffsetFetchRequestTopic(r: Reader, v: number): OffsetFetchRequestOffsetFetchRequestTopic {
+function readOffsetFetchRequestTopic(r: Reader, v: number): OffsetFetchRequestTopic {
   const flexible = v >= 6;
   let _name: string = "";
   let _partitionIndexes: number[] = [];
@@ -192,7 +192,7 @@ function readOffsetFetchRequestOffsetFetchRequestTopic(r: Reader, v: number): Of
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetFetchRequestOffsetFetchRequestTopic = {
+  const o: OffsetFetchRequestTopic = {
     name: _name,
     partitionIndexes: _partitionIndexes,
   };
@@ -200,7 +200,7 @@ function readOffsetFetchRequestOffsetFetchRequestTopic(r: Reader, v: number): Of
   return o;
 }
 
-function writeOffsetFetchRequestOffsetFetchRequestTopic(w: Writer, v: number, o: OffsetFetchRequestOffsetFetchRequestTopic): void {
+function writeOffsetFetchRequestTopic(w: Writer, v: number, o: OffsetFetchRequestTopic): void {
   const flexible = v >= 6;
   (flexible ? w.compactString(o.name as string) : w.string(o.name as string));
   {
@@ -222,11 +222,11 @@ function writeOffsetFetchRequestOffsetFetchRequestTopic(w: Writer, v: number, o:
   }
 }
 
-function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: number): OffsetFetchRequestOffsetFetchRequestGroup {
+function readOffsetFetchRequestGroup(r: Reader, v: number): OffsetFetchRequestGroup {
   let _groupId: string = "";
   let _memberId: string | null = null;
   let _memberEpoch: number = -1;
-  let _topics: OffsetFetchRequestOffsetFetchRequestTopics[] | null = [];
+  let _topics: OffsetFetchRequestTopics[] | null = [];
   _groupId = r.compactString();
   if (v >= 9) {
     _memberId = r.compactNullableString();
@@ -239,8 +239,8 @@ function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: number): Of
     if (n < 0) {
       _topics = null;
     } else {
-      const a: OffsetFetchRequestOffsetFetchRequestTopics[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestOffsetFetchRequestTopics(r, v));
+      const a: OffsetFetchRequestTopics[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetFetchRequestTopics(r, v));
       _topics = a;
     }
   }
@@ -253,7 +253,7 @@ function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: number): Of
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetFetchRequestOffsetFetchRequestGroup = {
+  const o: OffsetFetchRequestGroup = {
     groupId: _groupId,
     memberId: _memberId,
     memberEpoch: _memberEpoch,
@@ -263,7 +263,7 @@ function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: number): Of
   return o;
 }
 
-function writeOffsetFetchRequestOffsetFetchRequestGroup(w: Writer, v: number, o: OffsetFetchRequestOffsetFetchRequestGroup): void {
+function writeOffsetFetchRequestGroup(w: Writer, v: number, o: OffsetFetchRequestGroup): void {
   w.compactString(o.groupId as string);
   if (v >= 9) {
     w.compactNullableString(o.memberId);
@@ -276,7 +276,7 @@ function writeOffsetFetchRequestOffsetFetchRequestGroup(w: Writer, v: number, o:
     if (a === null) w.uvarint(0);
     else {
       w.uvarint(a.length + 1);
-      for (const e of a) writeOffsetFetchRequestOffsetFetchRequestTopics(w, v, e);
+      for (const e of a) writeOffsetFetchRequestTopics(w, v, e);
     }
   }
   {
@@ -291,7 +291,7 @@ function writeOffsetFetchRequestOffsetFetchRequestGroup(w: Writer, v: number, o:
   }
 }
 
-function readOffsetFetchRequestOffsetFetchRequestTopics(r: Reader, v: number): OffsetFetchRequestOffsetFetchRequestTopics {
+function readOffsetFetchRequestTopics(r: Reader, v: number): OffsetFetchRequestTopics {
   let _name: string = "";
   let _partitionIndexes: number[] = [];
   _name = r.compactString();
@@ -314,7 +314,7 @@ function readOffsetFetchRequestOffsetFetchRequestTopics(r: Reader, v: number): O
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetFetchRequestOffsetFetchRequestTopics = {
+  const o: OffsetFetchRequestTopics = {
     name: _name,
     partitionIndexes: _partitionIndexes,
   };
@@ -322,7 +322,7 @@ function readOffsetFetchRequestOffsetFetchRequestTopics(r: Reader, v: number): O
   return o;
 }
 
-function writeOffsetFetchRequestOffsetFetchRequestTopics(w: Writer, v: number, o: OffsetFetchRequestOffsetFetchRequestTopics): void {
+function writeOffsetFetchRequestTopics(w: Writer, v: number, o: OffsetFetchRequestTopics): void {
   w.compactString(o.name as string);
   {
     const a = o.partitionIndexes;
@@ -348,31 +348,31 @@ export interface OffsetFetchResponse {
   /** int32, versions 3-9, ignorable */
   throttleTimeMs: number;
   /** []OffsetFetchResponseTopic, versions 0-7 */
-  topics: OffsetFetchResponseOffsetFetchResponseTopic[];
+  topics: OffsetFetchResponseTopic[];
   /** int16, versions 2-7, ignorable, default 0 */
   errorCode: number;
   /** []OffsetFetchResponseGroup, versions 8-9 */
-  groups: OffsetFetchResponseOffsetFetchResponseGroup[];
+  groups: OffsetFetchResponseGroup[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetFetchResponseTopic. */
-export interface OffsetFetchResponseOffsetFetchResponseTopic {
+export interface OffsetFetchResponseTopic {
   /** string, versions 0-7, entity topicName */
   name: string;
   /** []OffsetFetchResponsePartition, versions 0-7 */
-  partitions: OffsetFetchResponseOffsetFetchResponsePartition[];
+  partitions: OffsetFetchResponsePartition[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetFetchResponseGroup. */
-export interface OffsetFetchResponseOffsetFetchResponseGroup {
+export interface OffsetFetchResponseGroup {
   /** string, versions 8-9, entity groupId */
   groupId: string;
   /** []OffsetFetchResponseTopics, versions 8-9 */
-  topics: OffsetFetchResponseOffsetFetchResponseTopics[];
+  topics: OffsetFetchResponseTopics[];
   /** int16, versions 8-9, default 0 */
   errorCode: number;
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
@@ -380,7 +380,7 @@ export interface OffsetFetchResponseOffsetFetchResponseGroup {
 }
 
 /** OffsetFetchResponsePartition. */
-export interface OffsetFetchResponseOffsetFetchResponsePartition {
+export interface OffsetFetchResponsePartition {
   /** int32, versions 0-7 */
   partitionIndex: number;
   /** int64, versions 0-7 */
@@ -396,17 +396,17 @@ export interface OffsetFetchResponseOffsetFetchResponsePartition {
 }
 
 /** OffsetFetchResponseTopics. */
-export interface OffsetFetchResponseOffsetFetchResponseTopics {
+export interface OffsetFetchResponseTopics {
   /** string, versions 8-9, entity topicName */
   name: string;
   /** []OffsetFetchResponsePartitions, versions 8-9 */
-  partitions: OffsetFetchResponseOffsetFetchResponsePartitions[];
+  partitions: OffsetFetchResponsePartitions[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetFetchResponsePartitions. */
-export interface OffsetFetchResponseOffsetFetchResponsePartitions {
+export interface OffsetFetchResponsePartitions {
   /** int32, versions 8-9 */
   partitionIndex: number;
   /** int64, versions 8-9 */
@@ -425,9 +425,9 @@ export interface OffsetFetchResponseOffsetFetchResponsePartitions {
 export function decodeOffsetFetchResponse(r: Reader, v: number): OffsetFetchResponse {
   const flexible = v >= 6;
   let _throttleTimeMs: number = 0;
-  let _topics: OffsetFetchResponseOffsetFetchResponseTopic[] = [];
+  let _topics: OffsetFetchResponseTopic[] = [];
   let _errorCode: number = 0;
-  let _groups: OffsetFetchResponseOffsetFetchResponseGroup[] = [];
+  let _groups: OffsetFetchResponseGroup[] = [];
   if (v >= 3) {
     _throttleTimeMs = r.int32();
   }
@@ -437,8 +437,8 @@ export function decodeOffsetFetchResponse(r: Reader, v: number): OffsetFetchResp
       if (n < 0) {
         throw new WireError('OffsetFetchResponse.Topics is a null array but is not nullable');
       } else {
-        const a: OffsetFetchResponseOffsetFetchResponseTopic[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponseTopic(r, v));
+        const a: OffsetFetchResponseTopic[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseTopic(r, v));
         _topics = a;
       }
     }
@@ -452,8 +452,8 @@ export function decodeOffsetFetchResponse(r: Reader, v: number): OffsetFetchResp
       if (n < 0) {
         throw new WireError('OffsetFetchResponse.Groups is a null array but is not nullable');
       } else {
-        const a: OffsetFetchResponseOffsetFetchResponseGroup[] = [];
-        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponseGroup(r, v));
+        const a: OffsetFetchResponseGroup[] = [];
+        for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseGroup(r, v));
         _groups = a;
       }
     }
@@ -488,7 +488,7 @@ export function encodeOffsetFetchResponse(w: Writer, v: number, o: OffsetFetchRe
       const a = o.topics;
       {
         (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-        for (const e of a) writeOffsetFetchResponseOffsetFetchResponseTopic(w, v, e);
+        for (const e of a) writeOffsetFetchResponseTopic(w, v, e);
       }
     }
   } else {
@@ -502,7 +502,7 @@ export function encodeOffsetFetchResponse(w: Writer, v: number, o: OffsetFetchRe
       const a = o.groups;
       {
         (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-        for (const e of a) writeOffsetFetchResponseOffsetFetchResponseGroup(w, v, e);
+        for (const e of a) writeOffsetFetchResponseGroup(w, v, e);
       }
     }
   } else {
@@ -520,18 +520,18 @@ export function encodeOffsetFetchResponse(w: Writer, v: number, o: OffsetFetchRe
   }
 }
 
-function readOffsetFetchResponseOffsetFetchResponseTopic(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponseTopic {
+function readOffsetFetchResponseTopic(r: Reader, v: number): OffsetFetchResponseTopic {
   const flexible = v >= 6;
   let _name: string = "";
-  let _partitions: OffsetFetchResponseOffsetFetchResponsePartition[] = [];
+  let _partitions: OffsetFetchResponsePartition[] = [];
   _name = (flexible ? r.compactString() : r.string());
   {
     const n = (flexible ? r.compactArrayLength() : r.arrayLength());
     if (n < 0) {
       throw new WireError('OffsetFetchResponseTopic.Partitions is a null array but is not nullable');
     } else {
-      const a: OffsetFetchResponseOffsetFetchResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponsePartition(r, v));
+      const a: OffsetFetchResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetFetchResponsePartition(r, v));
       _partitions = a;
     }
   }
@@ -544,7 +544,7 @@ function readOffsetFetchResponseOffsetFetchResponseTopic(r: Reader, v: number): 
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetFetchResponseOffsetFetchResponseTopic = {
+  const o: OffsetFetchResponseTopic = {
     name: _name,
     partitions: _partitions,
   };
@@ -552,14 +552,14 @@ function readOffsetFetchResponseOffsetFetchResponseTopic(r: Reader, v: number): 
   return o;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponseTopic(w: Writer, v: number, o: OffsetFetchResponseOffsetFetchResponseTopic): void {
+function writeOffsetFetchResponseTopic(w: Writer, v: number, o: OffsetFetchResponseTopic): void {
   const flexible = v >= 6;
   (flexible ? w.compactString(o.name as string) : w.string(o.name as string));
   {
     const a = o.partitions;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeOffsetFetchResponseOffsetFetchResponsePartition(w, v, e);
+      for (const e of a) writeOffsetFetchResponsePartition(w, v, e);
     }
   }
   if (flexible) {
@@ -574,9 +574,9 @@ function writeOffsetFetchResponseOffsetFetchResponseTopic(w: Writer, v: number, 
   }
 }
 
-function readOffsetFetchResponseOffsetFetchResponseGroup(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponseGroup {
+function readOffsetFetchResponseGroup(r: Reader, v: number): OffsetFetchResponseGroup {
   let _groupId: string = "";
-  let _topics: OffsetFetchResponseOffsetFetchResponseTopics[] = [];
+  let _topics: OffsetFetchResponseTopics[] = [];
   let _errorCode: number = 0;
   _groupId = r.compactString();
   {
@@ -584,8 +584,8 @@ function readOffsetFetchResponseOffsetFetchResponseGroup(r: Reader, v: number): 
     if (n < 0) {
       throw new WireError('OffsetFetchResponseGroup.Topics is a null array but is not nullable');
     } else {
-      const a: OffsetFetchResponseOffsetFetchResponseTopics[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponseTopics(r, v));
+      const a: OffsetFetchResponseTopics[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseTopics(r, v));
       _topics = a;
     }
   }
@@ -599,7 +599,7 @@ function readOffsetFetchResponseOffsetFetchResponseGroup(r: Reader, v: number): 
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetFetchResponseOffsetFetchResponseGroup = {
+  const o: OffsetFetchResponseGroup = {
     groupId: _groupId,
     topics: _topics,
     errorCode: _errorCode,
@@ -608,13 +608,13 @@ function readOffsetFetchResponseOffsetFetchResponseGroup(r: Reader, v: number): 
   return o;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponseGroup(w: Writer, v: number, o: OffsetFetchResponseOffsetFetchResponseGroup): void {
+function writeOffsetFetchResponseGroup(w: Writer, v: number, o: OffsetFetchResponseGroup): void {
   w.compactString(o.groupId as string);
   {
     const a = o.topics;
     {
       w.uvarint(a.length + 1);
-      for (const e of a) writeOffsetFetchResponseOffsetFetchResponseTopics(w, v, e);
+      for (const e of a) writeOffsetFetchResponseTopics(w, v, e);
     }
   }
   w.int16(o.errorCode);
@@ -630,7 +630,7 @@ function writeOffsetFetchResponseOffsetFetchResponseGroup(w: Writer, v: number, 
   }
 }
 
-function readOffsetFetchResponseOffsetFetchResponsePartition(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponsePartition {
+function readOffsetFetchResponsePartition(r: Reader, v: number): OffsetFetchResponsePartition {
   const flexible = v >= 6;
   let _partitionIndex: number = 0;
   let _committedOffset: bigint = 0n;
@@ -653,7 +653,7 @@ function readOffsetFetchResponseOffsetFetchResponsePartition(r: Reader, v: numbe
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetFetchResponseOffsetFetchResponsePartition = {
+  const o: OffsetFetchResponsePartition = {
     partitionIndex: _partitionIndex,
     committedOffset: _committedOffset,
     committedLeaderEpoch: _committedLeaderEpoch,
@@ -664,7 +664,7 @@ function readOffsetFetchResponseOffsetFetchResponsePartition(r: Reader, v: numbe
   return o;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponsePartition(w: Writer, v: number, o: OffsetFetchResponseOffsetFetchResponsePartition): void {
+function writeOffsetFetchResponsePartition(w: Writer, v: number, o: OffsetFetchResponsePartition): void {
   const flexible = v >= 6;
   w.int32(o.partitionIndex);
   w.int64(o.committedOffset);
@@ -685,17 +685,17 @@ function writeOffsetFetchResponseOffsetFetchResponsePartition(w: Writer, v: numb
   }
 }
 
-function readOffsetFetchResponseOffsetFetchResponseTopics(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponseTopics {
+function readOffsetFetchResponseTopics(r: Reader, v: number): OffsetFetchResponseTopics {
   let _name: string = "";
-  let _partitions: OffsetFetchResponseOffsetFetchResponsePartitions[] = [];
+  let _partitions: OffsetFetchResponsePartitions[] = [];
   _name = r.compactString();
   {
     const n = r.compactArrayLength();
     if (n < 0) {
       throw new WireError('OffsetFetchResponseTopics.Partitions is a null array but is not nullable');
     } else {
-      const a: OffsetFetchResponseOffsetFetchResponsePartitions[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetFetchResponseOffsetFetchResponsePartitions(r, v));
+      const a: OffsetFetchResponsePartitions[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetFetchResponsePartitions(r, v));
       _partitions = a;
     }
   }
@@ -708,7 +708,7 @@ function readOffsetFetchResponseOffsetFetchResponseTopics(r: Reader, v: number):
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetFetchResponseOffsetFetchResponseTopics = {
+  const o: OffsetFetchResponseTopics = {
     name: _name,
     partitions: _partitions,
   };
@@ -716,13 +716,13 @@ function readOffsetFetchResponseOffsetFetchResponseTopics(r: Reader, v: number):
   return o;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponseTopics(w: Writer, v: number, o: OffsetFetchResponseOffsetFetchResponseTopics): void {
+function writeOffsetFetchResponseTopics(w: Writer, v: number, o: OffsetFetchResponseTopics): void {
   w.compactString(o.name as string);
   {
     const a = o.partitions;
     {
       w.uvarint(a.length + 1);
-      for (const e of a) writeOffsetFetchResponseOffsetFetchResponsePartitions(w, v, e);
+      for (const e of a) writeOffsetFetchResponsePartitions(w, v, e);
     }
   }
   {
@@ -737,7 +737,7 @@ function writeOffsetFetchResponseOffsetFetchResponseTopics(w: Writer, v: number,
   }
 }
 
-function readOffsetFetchResponseOffsetFetchResponsePartitions(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponsePartitions {
+function readOffsetFetchResponsePartitions(r: Reader, v: number): OffsetFetchResponsePartitions {
   let _partitionIndex: number = 0;
   let _committedOffset: bigint = 0n;
   let _committedLeaderEpoch: number = -1;
@@ -757,7 +757,7 @@ function readOffsetFetchResponseOffsetFetchResponsePartitions(r: Reader, v: numb
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: OffsetFetchResponseOffsetFetchResponsePartitions = {
+  const o: OffsetFetchResponsePartitions = {
     partitionIndex: _partitionIndex,
     committedOffset: _committedOffset,
     committedLeaderEpoch: _committedLeaderEpoch,
@@ -768,7 +768,7 @@ function readOffsetFetchResponseOffsetFetchResponsePartitions(r: Reader, v: numb
   return o;
 }
 
-function writeOffsetFetchResponseOffsetFetchResponsePartitions(w: Writer, v: number, o: OffsetFetchResponseOffsetFetchResponsePartitions): void {
+function writeOffsetFetchResponsePartitions(w: Writer, v: number, o: OffsetFetchResponsePartitions): void {
   w.int32(o.partitionIndex);
   w.int64(o.committedOffset);
   w.int32(o.committedLeaderEpoch);

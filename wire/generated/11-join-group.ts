@@ -29,7 +29,7 @@ export interface JoinGroupRequest {
   /** string, versions 0-9 */
   protocolType: string;
   /** []JoinGroupRequestProtocol, versions 0-9 */
-  protocols: JoinGroupRequestJoinGroupRequestProtocol[];
+  protocols: JoinGroupRequestProtocol[];
   /** string, versions 8-9, nullable 8-9, ignorable, default null */
   reason: string | null;
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
@@ -37,7 +37,7 @@ export interface JoinGroupRequest {
 }
 
 /** JoinGroupRequestProtocol. */
-export interface JoinGroupRequestJoinGroupRequestProtocol {
+export interface JoinGroupRequestProtocol {
   /** string, versions 0-9, map key */
   name: string;
   /** bytes, versions 0-9 */
@@ -55,7 +55,7 @@ export function decodeJoinGroupRequest(r: Reader, v: number): JoinGroupRequest {
   let _memberId: string = "";
   let _groupInstanceId: string | null = null;
   let _protocolType: string = "";
-  let _protocols: JoinGroupRequestJoinGroupRequestProtocol[] = [];
+  let _protocols: JoinGroupRequestProtocol[] = [];
   let _reason: string | null = null;
   _groupId = (flexible ? r.compactString() : r.string());
   _sessionTimeoutMs = r.int32();
@@ -72,8 +72,8 @@ export function decodeJoinGroupRequest(r: Reader, v: number): JoinGroupRequest {
     if (n < 0) {
       throw new WireError('JoinGroupRequest.Protocols is a null array but is not nullable');
     } else {
-      const a: JoinGroupRequestJoinGroupRequestProtocol[] = [];
-      for (let i = 0; i < n; i++) a.push(readJoinGroupRequestJoinGroupRequestProtocol(r, v));
+      const a: JoinGroupRequestProtocol[] = [];
+      for (let i = 0; i < n; i++) a.push(readJoinGroupRequestProtocol(r, v));
       _protocols = a;
     }
   }
@@ -122,7 +122,7 @@ export function encodeJoinGroupRequest(w: Writer, v: number, o: JoinGroupRequest
     const a = o.protocols;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeJoinGroupRequestJoinGroupRequestProtocol(w, v, e);
+      for (const e of a) writeJoinGroupRequestProtocol(w, v, e);
     }
   }
   if (v >= 8) {
@@ -140,7 +140,7 @@ export function encodeJoinGroupRequest(w: Writer, v: number, o: JoinGroupRequest
   }
 }
 
-function readJoinGroupRequestJoinGroupRequestProtocol(r: Reader, v: number): JoinGroupRequestJoinGroupRequestProtocol {
+function readJoinGroupRequestProtocol(r: Reader, v: number): JoinGroupRequestProtocol {
   const flexible = v >= 6;
   let _name: string = "";
   let _metadata: Buffer = EMPTY_BYTES;
@@ -155,7 +155,7 @@ function readJoinGroupRequestJoinGroupRequestProtocol(r: Reader, v: number): Joi
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: JoinGroupRequestJoinGroupRequestProtocol = {
+  const o: JoinGroupRequestProtocol = {
     name: _name,
     metadata: _metadata,
   };
@@ -163,7 +163,7 @@ function readJoinGroupRequestJoinGroupRequestProtocol(r: Reader, v: number): Joi
   return o;
 }
 
-function writeJoinGroupRequestJoinGroupRequestProtocol(w: Writer, v: number, o: JoinGroupRequestJoinGroupRequestProtocol): void {
+function writeJoinGroupRequestProtocol(w: Writer, v: number, o: JoinGroupRequestProtocol): void {
   const flexible = v >= 6;
   (flexible ? w.compactString(o.name as string) : w.string(o.name as string));
   (flexible ? w.compactBytes(o.metadata as Buffer) : w.bytes(o.metadata as Buffer));
@@ -198,13 +198,13 @@ export interface JoinGroupResponse {
   /** string, versions 0-9 */
   memberId: string;
   /** []JoinGroupResponseMember, versions 0-9 */
-  members: JoinGroupResponseJoinGroupResponseMember[];
+  members: JoinGroupResponseMember[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** JoinGroupResponseMember. */
-export interface JoinGroupResponseJoinGroupResponseMember {
+export interface JoinGroupResponseMember {
   /** string, versions 0-9 */
   memberId: string;
   /** string, versions 5-9, nullable 5-9, ignorable, default null */
@@ -226,7 +226,7 @@ export function decodeJoinGroupResponse(r: Reader, v: number): JoinGroupResponse
   let _leader: string = "";
   let _skipAssignment: boolean = false;
   let _memberId: string = "";
-  let _members: JoinGroupResponseJoinGroupResponseMember[] = [];
+  let _members: JoinGroupResponseMember[] = [];
   if (v >= 2) {
     _throttleTimeMs = r.int32();
   }
@@ -246,8 +246,8 @@ export function decodeJoinGroupResponse(r: Reader, v: number): JoinGroupResponse
     if (n < 0) {
       throw new WireError('JoinGroupResponse.Members is a null array but is not nullable');
     } else {
-      const a: JoinGroupResponseJoinGroupResponseMember[] = [];
-      for (let i = 0; i < n; i++) a.push(readJoinGroupResponseJoinGroupResponseMember(r, v));
+      const a: JoinGroupResponseMember[] = [];
+      for (let i = 0; i < n; i++) a.push(readJoinGroupResponseMember(r, v));
       _members = a;
     }
   }
@@ -299,7 +299,7 @@ export function encodeJoinGroupResponse(w: Writer, v: number, o: JoinGroupRespon
     const a = o.members;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeJoinGroupResponseJoinGroupResponseMember(w, v, e);
+      for (const e of a) writeJoinGroupResponseMember(w, v, e);
     }
   }
   if (flexible) {
@@ -314,7 +314,7 @@ export function encodeJoinGroupResponse(w: Writer, v: number, o: JoinGroupRespon
   }
 }
 
-function readJoinGroupResponseJoinGroupResponseMember(r: Reader, v: number): JoinGroupResponseJoinGroupResponseMember {
+function readJoinGroupResponseMember(r: Reader, v: number): JoinGroupResponseMember {
   const flexible = v >= 6;
   let _memberId: string = "";
   let _groupInstanceId: string | null = null;
@@ -333,7 +333,7 @@ function readJoinGroupResponseJoinGroupResponseMember(r: Reader, v: number): Joi
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: JoinGroupResponseJoinGroupResponseMember = {
+  const o: JoinGroupResponseMember = {
     memberId: _memberId,
     groupInstanceId: _groupInstanceId,
     metadata: _metadata,
@@ -342,7 +342,7 @@ function readJoinGroupResponseJoinGroupResponseMember(r: Reader, v: number): Joi
   return o;
 }
 
-function writeJoinGroupResponseJoinGroupResponseMember(w: Writer, v: number, o: JoinGroupResponseJoinGroupResponseMember): void {
+function writeJoinGroupResponseMember(w: Writer, v: number, o: JoinGroupResponseMember): void {
   const flexible = v >= 6;
   (flexible ? w.compactString(o.memberId as string) : w.string(o.memberId as string));
   if (v >= 5) {

@@ -29,13 +29,13 @@ export interface SyncGroupRequest {
   /** string, versions 5, nullable 5, ignorable, default null */
   protocolName: string | null;
   /** []SyncGroupRequestAssignment, versions 0-5 */
-  assignments: SyncGroupRequestSyncGroupRequestAssignment[];
+  assignments: SyncGroupRequestAssignment[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** SyncGroupRequestAssignment. */
-export interface SyncGroupRequestSyncGroupRequestAssignment {
+export interface SyncGroupRequestAssignment {
   /** string, versions 0-5 */
   memberId: string;
   /** bytes, versions 0-5 */
@@ -53,7 +53,7 @@ export function decodeSyncGroupRequest(r: Reader, v: number): SyncGroupRequest {
   let _groupInstanceId: string | null = null;
   let _protocolType: string | null = null;
   let _protocolName: string | null = null;
-  let _assignments: SyncGroupRequestSyncGroupRequestAssignment[] = [];
+  let _assignments: SyncGroupRequestAssignment[] = [];
   _groupId = (flexible ? r.compactString() : r.string());
   _generationId = r.int32();
   _memberId = (flexible ? r.compactString() : r.string());
@@ -71,8 +71,8 @@ export function decodeSyncGroupRequest(r: Reader, v: number): SyncGroupRequest {
     if (n < 0) {
       throw new WireError('SyncGroupRequest.Assignments is a null array but is not nullable');
     } else {
-      const a: SyncGroupRequestSyncGroupRequestAssignment[] = [];
-      for (let i = 0; i < n; i++) a.push(readSyncGroupRequestSyncGroupRequestAssignment(r, v));
+      const a: SyncGroupRequestAssignment[] = [];
+      for (let i = 0; i < n; i++) a.push(readSyncGroupRequestAssignment(r, v));
       _assignments = a;
     }
   }
@@ -119,7 +119,7 @@ export function encodeSyncGroupRequest(w: Writer, v: number, o: SyncGroupRequest
     const a = o.assignments;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeSyncGroupRequestSyncGroupRequestAssignment(w, v, e);
+      for (const e of a) writeSyncGroupRequestAssignment(w, v, e);
     }
   }
   if (flexible) {
@@ -134,7 +134,7 @@ export function encodeSyncGroupRequest(w: Writer, v: number, o: SyncGroupRequest
   }
 }
 
-function readSyncGroupRequestSyncGroupRequestAssignment(r: Reader, v: number): SyncGroupRequestSyncGroupRequestAssignment {
+function readSyncGroupRequestAssignment(r: Reader, v: number): SyncGroupRequestAssignment {
   const flexible = v >= 4;
   let _memberId: string = "";
   let _assignment: Buffer = EMPTY_BYTES;
@@ -149,7 +149,7 @@ function readSyncGroupRequestSyncGroupRequestAssignment(r: Reader, v: number): S
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: SyncGroupRequestSyncGroupRequestAssignment = {
+  const o: SyncGroupRequestAssignment = {
     memberId: _memberId,
     assignment: _assignment,
   };
@@ -157,7 +157,7 @@ function readSyncGroupRequestSyncGroupRequestAssignment(r: Reader, v: number): S
   return o;
 }
 
-function writeSyncGroupRequestSyncGroupRequestAssignment(w: Writer, v: number, o: SyncGroupRequestSyncGroupRequestAssignment): void {
+function writeSyncGroupRequestAssignment(w: Writer, v: number, o: SyncGroupRequestAssignment): void {
   const flexible = v >= 4;
   (flexible ? w.compactString(o.memberId as string) : w.string(o.memberId as string));
   (flexible ? w.compactBytes(o.assignment as Buffer) : w.bytes(o.assignment as Buffer));

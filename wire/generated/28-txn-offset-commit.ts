@@ -31,23 +31,23 @@ export interface TxnOffsetCommitRequest {
   /** string, versions 3-4, nullable 3-4, default null */
   groupInstanceId: string | null;
   /** []TxnOffsetCommitRequestTopic, versions 0-4 */
-  topics: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic[];
+  topics: TxnOffsetCommitRequestTopic[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** TxnOffsetCommitRequestTopic. */
-export interface TxnOffsetCommitRequestTxnOffsetCommitRequestTopic {
+export interface TxnOffsetCommitRequestTopic {
   /** string, versions 0-4, entity topicName */
   name: string;
   /** []TxnOffsetCommitRequestPartition, versions 0-4 */
-  partitions: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition[];
+  partitions: TxnOffsetCommitRequestPartition[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** TxnOffsetCommitRequestPartition. */
-export interface TxnOffsetCommitRequestTxnOffsetCommitRequestPartition {
+export interface TxnOffsetCommitRequestPartition {
   /** int32, versions 0-4 */
   partitionIndex: number;
   /** int64, versions 0-4 */
@@ -70,7 +70,7 @@ export function decodeTxnOffsetCommitRequest(r: Reader, v: number): TxnOffsetCom
   let _generationId: number = -1;
   let _memberId: string = "";
   let _groupInstanceId: string | null = null;
-  let _topics: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic[] = [];
+  let _topics: TxnOffsetCommitRequestTopic[] = [];
   _transactionalId = (flexible ? r.compactString() : r.string());
   _groupId = (flexible ? r.compactString() : r.string());
   _producerId = r.int64();
@@ -89,8 +89,8 @@ export function decodeTxnOffsetCommitRequest(r: Reader, v: number): TxnOffsetCom
     if (n < 0) {
       throw new WireError('TxnOffsetCommitRequest.Topics is a null array but is not nullable');
     } else {
-      const a: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r, v));
+      const a: TxnOffsetCommitRequestTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitRequestTopic(r, v));
       _topics = a;
     }
   }
@@ -143,7 +143,7 @@ export function encodeTxnOffsetCommitRequest(w: Writer, v: number, o: TxnOffsetC
     const a = o.topics;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(w, v, e);
+      for (const e of a) writeTxnOffsetCommitRequestTopic(w, v, e);
     }
   }
   if (flexible) {
@@ -158,18 +158,18 @@ export function encodeTxnOffsetCommitRequest(w: Writer, v: number, o: TxnOffsetC
   }
 }
 
-function readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r: Reader, v: number): TxnOffsetCommitRequestTxnOffsetCommitRequestTopic {
+function readTxnOffsetCommitRequestTopic(r: Reader, v: number): TxnOffsetCommitRequestTopic {
   const flexible = v >= 3;
   let _name: string = "";
-  let _partitions: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition[] = [];
+  let _partitions: TxnOffsetCommitRequestPartition[] = [];
   _name = (flexible ? r.compactString() : r.string());
   {
     const n = (flexible ? r.compactArrayLength() : r.arrayLength());
     if (n < 0) {
       throw new WireError('TxnOffsetCommitRequestTopic.Partitions is a null array but is not nullable');
     } else {
-      const a: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r, v));
+      const a: TxnOffsetCommitRequestPartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitRequestPartition(r, v));
       _partitions = a;
     }
   }
@@ -182,7 +182,7 @@ function readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r: Reader, v: num
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic = {
+  const o: TxnOffsetCommitRequestTopic = {
     name: _name,
     partitions: _partitions,
   };
@@ -190,14 +190,14 @@ function readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r: Reader, v: num
   return o;
 }
 
-function writeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(w: Writer, v: number, o: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic): void {
+function writeTxnOffsetCommitRequestTopic(w: Writer, v: number, o: TxnOffsetCommitRequestTopic): void {
   const flexible = v >= 3;
   (flexible ? w.compactString(o.name as string) : w.string(o.name as string));
   {
     const a = o.partitions;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(w, v, e);
+      for (const e of a) writeTxnOffsetCommitRequestPartition(w, v, e);
     }
   }
   if (flexible) {
@@ -212,7 +212,7 @@ function writeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(w: Writer, v: nu
   }
 }
 
-function readTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r: Reader, v: number): TxnOffsetCommitRequestTxnOffsetCommitRequestPartition {
+function readTxnOffsetCommitRequestPartition(r: Reader, v: number): TxnOffsetCommitRequestPartition {
   const flexible = v >= 3;
   let _partitionIndex: number = 0;
   let _committedOffset: bigint = 0n;
@@ -233,7 +233,7 @@ function readTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r: Reader, v:
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition = {
+  const o: TxnOffsetCommitRequestPartition = {
     partitionIndex: _partitionIndex,
     committedOffset: _committedOffset,
     committedLeaderEpoch: _committedLeaderEpoch,
@@ -243,7 +243,7 @@ function readTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r: Reader, v:
   return o;
 }
 
-function writeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(w: Writer, v: number, o: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition): void {
+function writeTxnOffsetCommitRequestPartition(w: Writer, v: number, o: TxnOffsetCommitRequestPartition): void {
   const flexible = v >= 3;
   w.int32(o.partitionIndex);
   w.int64(o.committedOffset);
@@ -268,23 +268,23 @@ export interface TxnOffsetCommitResponse {
   /** int32, versions 0-4 */
   throttleTimeMs: number;
   /** []TxnOffsetCommitResponseTopic, versions 0-4 */
-  topics: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic[];
+  topics: TxnOffsetCommitResponseTopic[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** TxnOffsetCommitResponseTopic. */
-export interface TxnOffsetCommitResponseTxnOffsetCommitResponseTopic {
+export interface TxnOffsetCommitResponseTopic {
   /** string, versions 0-4, entity topicName */
   name: string;
   /** []TxnOffsetCommitResponsePartition, versions 0-4 */
-  partitions: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition[];
+  partitions: TxnOffsetCommitResponsePartition[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** TxnOffsetCommitResponsePartition. */
-export interface TxnOffsetCommitResponseTxnOffsetCommitResponsePartition {
+export interface TxnOffsetCommitResponsePartition {
   /** int32, versions 0-4 */
   partitionIndex: number;
   /** int16, versions 0-4 */
@@ -297,15 +297,15 @@ export interface TxnOffsetCommitResponseTxnOffsetCommitResponsePartition {
 export function decodeTxnOffsetCommitResponse(r: Reader, v: number): TxnOffsetCommitResponse {
   const flexible = v >= 3;
   let _throttleTimeMs: number = 0;
-  let _topics: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic[] = [];
+  let _topics: TxnOffsetCommitResponseTopic[] = [];
   _throttleTimeMs = r.int32();
   {
     const n = (flexible ? r.compactArrayLength() : r.arrayLength());
     if (n < 0) {
       throw new WireError('TxnOffsetCommitResponse.Topics is a null array but is not nullable');
     } else {
-      const a: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r, v));
+      const a: TxnOffsetCommitResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitResponseTopic(r, v));
       _topics = a;
     }
   }
@@ -334,7 +334,7 @@ export function encodeTxnOffsetCommitResponse(w: Writer, v: number, o: TxnOffset
     const a = o.topics;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(w, v, e);
+      for (const e of a) writeTxnOffsetCommitResponseTopic(w, v, e);
     }
   }
   if (flexible) {
@@ -349,18 +349,18 @@ export function encodeTxnOffsetCommitResponse(w: Writer, v: number, o: TxnOffset
   }
 }
 
-function readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r: Reader, v: number): TxnOffsetCommitResponseTxnOffsetCommitResponseTopic {
+function readTxnOffsetCommitResponseTopic(r: Reader, v: number): TxnOffsetCommitResponseTopic {
   const flexible = v >= 3;
   let _name: string = "";
-  let _partitions: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition[] = [];
+  let _partitions: TxnOffsetCommitResponsePartition[] = [];
   _name = (flexible ? r.compactString() : r.string());
   {
     const n = (flexible ? r.compactArrayLength() : r.arrayLength());
     if (n < 0) {
       throw new WireError('TxnOffsetCommitResponseTopic.Partitions is a null array but is not nullable');
     } else {
-      const a: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r, v));
+      const a: TxnOffsetCommitResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readTxnOffsetCommitResponsePartition(r, v));
       _partitions = a;
     }
   }
@@ -373,7 +373,7 @@ function readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r: Reader, v: n
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic = {
+  const o: TxnOffsetCommitResponseTopic = {
     name: _name,
     partitions: _partitions,
   };
@@ -381,14 +381,14 @@ function readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r: Reader, v: n
   return o;
 }
 
-function writeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(w: Writer, v: number, o: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic): void {
+function writeTxnOffsetCommitResponseTopic(w: Writer, v: number, o: TxnOffsetCommitResponseTopic): void {
   const flexible = v >= 3;
   (flexible ? w.compactString(o.name as string) : w.string(o.name as string));
   {
     const a = o.partitions;
     {
       (flexible ? w.uvarint(a.length + 1) : w.int32(a.length));
-      for (const e of a) writeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(w, v, e);
+      for (const e of a) writeTxnOffsetCommitResponsePartition(w, v, e);
     }
   }
   if (flexible) {
@@ -403,7 +403,7 @@ function writeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(w: Writer, v: 
   }
 }
 
-function readTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r: Reader, v: number): TxnOffsetCommitResponseTxnOffsetCommitResponsePartition {
+function readTxnOffsetCommitResponsePartition(r: Reader, v: number): TxnOffsetCommitResponsePartition {
   const flexible = v >= 3;
   let _partitionIndex: number = 0;
   let _errorCode: number = 0;
@@ -418,7 +418,7 @@ function readTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r: Reader, 
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition = {
+  const o: TxnOffsetCommitResponsePartition = {
     partitionIndex: _partitionIndex,
     errorCode: _errorCode,
   };
@@ -426,7 +426,7 @@ function readTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r: Reader, 
   return o;
 }
 
-function writeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(w: Writer, v: number, o: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition): void {
+function writeTxnOffsetCommitResponsePartition(w: Writer, v: number, o: TxnOffsetCommitResponsePartition): void {
   const flexible = v >= 3;
   w.int32(o.partitionIndex);
   w.int16(o.errorCode);

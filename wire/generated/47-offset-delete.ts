@@ -19,23 +19,23 @@ export interface OffsetDeleteRequest {
   /** string, versions 0, entity groupId */
   groupId: string;
   /** []OffsetDeleteRequestTopic, versions 0 */
-  topics: OffsetDeleteRequestOffsetDeleteRequestTopic[];
+  topics: OffsetDeleteRequestTopic[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetDeleteRequestTopic. */
-export interface OffsetDeleteRequestOffsetDeleteRequestTopic {
+export interface OffsetDeleteRequestTopic {
   /** string, versions 0, map key, entity topicName */
   name: string;
   /** []OffsetDeleteRequestPartition, versions 0 */
-  partitions: OffsetDeleteRequestOffsetDeleteRequestPartition[];
+  partitions: OffsetDeleteRequestPartition[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetDeleteRequestPartition. */
-export interface OffsetDeleteRequestOffsetDeleteRequestPartition {
+export interface OffsetDeleteRequestPartition {
   /** int32, versions 0 */
   partitionIndex: number;
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
@@ -45,15 +45,15 @@ export interface OffsetDeleteRequestOffsetDeleteRequestPartition {
 /** Decodes OffsetDeleteRequest of version `v` from `r`. */
 export function decodeOffsetDeleteRequest(r: Reader, v: number): OffsetDeleteRequest {
   let _groupId: string = "";
-  let _topics: OffsetDeleteRequestOffsetDeleteRequestTopic[] = [];
+  let _topics: OffsetDeleteRequestTopic[] = [];
   _groupId = r.string();
   {
     const n = r.arrayLength();
     if (n < 0) {
       throw new WireError('OffsetDeleteRequest.Topics is a null array but is not nullable');
     } else {
-      const a: OffsetDeleteRequestOffsetDeleteRequestTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetDeleteRequestOffsetDeleteRequestTopic(r, v));
+      const a: OffsetDeleteRequestTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetDeleteRequestTopic(r, v));
       _topics = a;
     }
   }
@@ -73,27 +73,27 @@ export function encodeOffsetDeleteRequest(w: Writer, v: number, o: OffsetDeleteR
     const a = o.topics;
     {
       w.int32(a.length);
-      for (const e of a) writeOffsetDeleteRequestOffsetDeleteRequestTopic(w, v, e);
+      for (const e of a) writeOffsetDeleteRequestTopic(w, v, e);
     }
   }
 }
 
-function readOffsetDeleteRequestOffsetDeleteRequestTopic(r: Reader, v: number): OffsetDeleteRequestOffsetDeleteRequestTopic {
+function readOffsetDeleteRequestTopic(r: Reader, v: number): OffsetDeleteRequestTopic {
   let _name: string = "";
-  let _partitions: OffsetDeleteRequestOffsetDeleteRequestPartition[] = [];
+  let _partitions: OffsetDeleteRequestPartition[] = [];
   _name = r.string();
   {
     const n = r.arrayLength();
     if (n < 0) {
       throw new WireError('OffsetDeleteRequestTopic.Partitions is a null array but is not nullable');
     } else {
-      const a: OffsetDeleteRequestOffsetDeleteRequestPartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetDeleteRequestOffsetDeleteRequestPartition(r, v));
+      const a: OffsetDeleteRequestPartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetDeleteRequestPartition(r, v));
       _partitions = a;
     }
   }
   let unknownTaggedFields: TaggedField[] | undefined;
-  const o: OffsetDeleteRequestOffsetDeleteRequestTopic = {
+  const o: OffsetDeleteRequestTopic = {
     name: _name,
     partitions: _partitions,
   };
@@ -101,29 +101,29 @@ function readOffsetDeleteRequestOffsetDeleteRequestTopic(r: Reader, v: number): 
   return o;
 }
 
-function writeOffsetDeleteRequestOffsetDeleteRequestTopic(w: Writer, v: number, o: OffsetDeleteRequestOffsetDeleteRequestTopic): void {
+function writeOffsetDeleteRequestTopic(w: Writer, v: number, o: OffsetDeleteRequestTopic): void {
   w.string(o.name as string);
   {
     const a = o.partitions;
     {
       w.int32(a.length);
-      for (const e of a) writeOffsetDeleteRequestOffsetDeleteRequestPartition(w, v, e);
+      for (const e of a) writeOffsetDeleteRequestPartition(w, v, e);
     }
   }
 }
 
-function readOffsetDeleteRequestOffsetDeleteRequestPartition(r: Reader, v: number): OffsetDeleteRequestOffsetDeleteRequestPartition {
+function readOffsetDeleteRequestPartition(r: Reader, v: number): OffsetDeleteRequestPartition {
   let _partitionIndex: number = 0;
   _partitionIndex = r.int32();
   let unknownTaggedFields: TaggedField[] | undefined;
-  const o: OffsetDeleteRequestOffsetDeleteRequestPartition = {
+  const o: OffsetDeleteRequestPartition = {
     partitionIndex: _partitionIndex,
   };
   if (unknownTaggedFields !== undefined) o.unknownTaggedFields = unknownTaggedFields;
   return o;
 }
 
-function writeOffsetDeleteRequestOffsetDeleteRequestPartition(w: Writer, v: number, o: OffsetDeleteRequestOffsetDeleteRequestPartition): void {
+function writeOffsetDeleteRequestPartition(w: Writer, v: number, o: OffsetDeleteRequestPartition): void {
   w.int32(o.partitionIndex);
 }
 
@@ -134,23 +134,23 @@ export interface OffsetDeleteResponse {
   /** int32, versions 0, ignorable */
   throttleTimeMs: number;
   /** []OffsetDeleteResponseTopic, versions 0 */
-  topics: OffsetDeleteResponseOffsetDeleteResponseTopic[];
+  topics: OffsetDeleteResponseTopic[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetDeleteResponseTopic. */
-export interface OffsetDeleteResponseOffsetDeleteResponseTopic {
+export interface OffsetDeleteResponseTopic {
   /** string, versions 0, map key, entity topicName */
   name: string;
   /** []OffsetDeleteResponsePartition, versions 0 */
-  partitions: OffsetDeleteResponseOffsetDeleteResponsePartition[];
+  partitions: OffsetDeleteResponsePartition[];
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
   unknownTaggedFields?: TaggedField[];
 }
 
 /** OffsetDeleteResponsePartition. */
-export interface OffsetDeleteResponseOffsetDeleteResponsePartition {
+export interface OffsetDeleteResponsePartition {
   /** int32, versions 0, map key */
   partitionIndex: number;
   /** int16, versions 0 */
@@ -163,7 +163,7 @@ export interface OffsetDeleteResponseOffsetDeleteResponsePartition {
 export function decodeOffsetDeleteResponse(r: Reader, v: number): OffsetDeleteResponse {
   let _errorCode: number = 0;
   let _throttleTimeMs: number = 0;
-  let _topics: OffsetDeleteResponseOffsetDeleteResponseTopic[] = [];
+  let _topics: OffsetDeleteResponseTopic[] = [];
   _errorCode = r.int16();
   _throttleTimeMs = r.int32();
   {
@@ -171,8 +171,8 @@ export function decodeOffsetDeleteResponse(r: Reader, v: number): OffsetDeleteRe
     if (n < 0) {
       throw new WireError('OffsetDeleteResponse.Topics is a null array but is not nullable');
     } else {
-      const a: OffsetDeleteResponseOffsetDeleteResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetDeleteResponseOffsetDeleteResponseTopic(r, v));
+      const a: OffsetDeleteResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetDeleteResponseTopic(r, v));
       _topics = a;
     }
   }
@@ -194,27 +194,27 @@ export function encodeOffsetDeleteResponse(w: Writer, v: number, o: OffsetDelete
     const a = o.topics;
     {
       w.int32(a.length);
-      for (const e of a) writeOffsetDeleteResponseOffsetDeleteResponseTopic(w, v, e);
+      for (const e of a) writeOffsetDeleteResponseTopic(w, v, e);
     }
   }
 }
 
-function readOffsetDeleteResponseOffsetDeleteResponseTopic(r: Reader, v: number): OffsetDeleteResponseOffsetDeleteResponseTopic {
+function readOffsetDeleteResponseTopic(r: Reader, v: number): OffsetDeleteResponseTopic {
   let _name: string = "";
-  let _partitions: OffsetDeleteResponseOffsetDeleteResponsePartition[] = [];
+  let _partitions: OffsetDeleteResponsePartition[] = [];
   _name = r.string();
   {
     const n = r.arrayLength();
     if (n < 0) {
       throw new WireError('OffsetDeleteResponseTopic.Partitions is a null array but is not nullable');
     } else {
-      const a: OffsetDeleteResponseOffsetDeleteResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readOffsetDeleteResponseOffsetDeleteResponsePartition(r, v));
+      const a: OffsetDeleteResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readOffsetDeleteResponsePartition(r, v));
       _partitions = a;
     }
   }
   let unknownTaggedFields: TaggedField[] | undefined;
-  const o: OffsetDeleteResponseOffsetDeleteResponseTopic = {
+  const o: OffsetDeleteResponseTopic = {
     name: _name,
     partitions: _partitions,
   };
@@ -222,24 +222,24 @@ function readOffsetDeleteResponseOffsetDeleteResponseTopic(r: Reader, v: number)
   return o;
 }
 
-function writeOffsetDeleteResponseOffsetDeleteResponseTopic(w: Writer, v: number, o: OffsetDeleteResponseOffsetDeleteResponseTopic): void {
+function writeOffsetDeleteResponseTopic(w: Writer, v: number, o: OffsetDeleteResponseTopic): void {
   w.string(o.name as string);
   {
     const a = o.partitions;
     {
       w.int32(a.length);
-      for (const e of a) writeOffsetDeleteResponseOffsetDeleteResponsePartition(w, v, e);
+      for (const e of a) writeOffsetDeleteResponsePartition(w, v, e);
     }
   }
 }
 
-function readOffsetDeleteResponseOffsetDeleteResponsePartition(r: Reader, v: number): OffsetDeleteResponseOffsetDeleteResponsePartition {
+function readOffsetDeleteResponsePartition(r: Reader, v: number): OffsetDeleteResponsePartition {
   let _partitionIndex: number = 0;
   let _errorCode: number = 0;
   _partitionIndex = r.int32();
   _errorCode = r.int16();
   let unknownTaggedFields: TaggedField[] | undefined;
-  const o: OffsetDeleteResponseOffsetDeleteResponsePartition = {
+  const o: OffsetDeleteResponsePartition = {
     partitionIndex: _partitionIndex,
     errorCode: _errorCode,
   };
@@ -247,7 +247,7 @@ function readOffsetDeleteResponseOffsetDeleteResponsePartition(r: Reader, v: num
   return o;
 }
 
-function writeOffsetDeleteResponseOffsetDeleteResponsePartition(w: Writer, v: number, o: OffsetDeleteResponseOffsetDeleteResponsePartition): void {
+function writeOffsetDeleteResponsePartition(w: Writer, v: number, o: OffsetDeleteResponsePartition): void {
   w.int32(o.partitionIndex);
   w.int16(o.errorCode);
 }

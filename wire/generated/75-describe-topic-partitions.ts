@@ -191,7 +191,7 @@ export interface DescribeTopicPartitionsResponse {
   /** int32, versions 0, ignorable */
   throttleTimeMs: number;
   /** []DescribeTopicPartitionsResponseTopic, versions 0 */
-  topics: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic[];
+  topics: DescribeTopicPartitionsResponseTopic[];
   /** Cursor, versions 0, nullable 0, default null */
   nextCursor: DescribeTopicPartitionsResponseCursor | null;
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
@@ -199,7 +199,7 @@ export interface DescribeTopicPartitionsResponse {
 }
 
 /** DescribeTopicPartitionsResponseTopic. */
-export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic {
+export interface DescribeTopicPartitionsResponseTopic {
   /** int16, versions 0 */
   errorCode: number;
   /** string, versions 0, nullable 0, map key, entity topicName */
@@ -209,7 +209,7 @@ export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseT
   /** bool, versions 0, ignorable, default false */
   isInternal: boolean;
   /** []DescribeTopicPartitionsResponsePartition, versions 0 */
-  partitions: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition[];
+  partitions: DescribeTopicPartitionsResponsePartition[];
   /** int32, versions 0, default -2147483648 */
   topicAuthorizedOperations: number;
   /** Tagged fields this codec does not know, kept so that re-encoding preserves them. */
@@ -227,7 +227,7 @@ export interface DescribeTopicPartitionsResponseCursor {
 }
 
 /** DescribeTopicPartitionsResponsePartition. */
-export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition {
+export interface DescribeTopicPartitionsResponsePartition {
   /** int16, versions 0 */
   errorCode: number;
   /** int32, versions 0 */
@@ -253,7 +253,7 @@ export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseP
 /** Decodes DescribeTopicPartitionsResponse of version `v` from `r`. */
 export function decodeDescribeTopicPartitionsResponse(r: Reader, v: number): DescribeTopicPartitionsResponse {
   let _throttleTimeMs: number = 0;
-  let _topics: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic[] = [];
+  let _topics: DescribeTopicPartitionsResponseTopic[] = [];
   let _nextCursor: DescribeTopicPartitionsResponseCursor | null = null;
   _throttleTimeMs = r.int32();
   {
@@ -261,8 +261,8 @@ export function decodeDescribeTopicPartitionsResponse(r: Reader, v: number): Des
     if (n < 0) {
       throw new WireError('DescribeTopicPartitionsResponse.Topics is a null array but is not nullable');
     } else {
-      const a: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic[] = [];
-      for (let i = 0; i < n; i++) a.push(readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(r, v));
+      const a: DescribeTopicPartitionsResponseTopic[] = [];
+      for (let i = 0; i < n; i++) a.push(readDescribeTopicPartitionsResponseTopic(r, v));
       _topics = a;
     }
   }
@@ -292,7 +292,7 @@ export function encodeDescribeTopicPartitionsResponse(w: Writer, v: number, o: D
     const a = o.topics;
     {
       w.uvarint(a.length + 1);
-      for (const e of a) writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(w, v, e);
+      for (const e of a) writeDescribeTopicPartitionsResponseTopic(w, v, e);
     }
   }
   if (o.nextCursor === null) w.int8(-1);
@@ -309,12 +309,12 @@ export function encodeDescribeTopicPartitionsResponse(w: Writer, v: number, o: D
   }
 }
 
-function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(r: Reader, v: number): DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic {
+function readDescribeTopicPartitionsResponseTopic(r: Reader, v: number): DescribeTopicPartitionsResponseTopic {
   let _errorCode: number = 0;
   let _name: string | null = "";
   let _topicId: string = ZERO_UUID;
   let _isInternal: boolean = false;
-  let _partitions: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition[] = [];
+  let _partitions: DescribeTopicPartitionsResponsePartition[] = [];
   let _topicAuthorizedOperations: number = -2147483648;
   _errorCode = r.int16();
   _name = r.compactNullableString();
@@ -325,8 +325,8 @@ function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic
     if (n < 0) {
       throw new WireError('DescribeTopicPartitionsResponseTopic.Partitions is a null array but is not nullable');
     } else {
-      const a: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition[] = [];
-      for (let i = 0; i < n; i++) a.push(readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(r, v));
+      const a: DescribeTopicPartitionsResponsePartition[] = [];
+      for (let i = 0; i < n; i++) a.push(readDescribeTopicPartitionsResponsePartition(r, v));
       _partitions = a;
     }
   }
@@ -340,7 +340,7 @@ function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic = {
+  const o: DescribeTopicPartitionsResponseTopic = {
     errorCode: _errorCode,
     name: _name,
     topicId: _topicId,
@@ -352,7 +352,7 @@ function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic
   return o;
 }
 
-function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(w: Writer, v: number, o: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic): void {
+function writeDescribeTopicPartitionsResponseTopic(w: Writer, v: number, o: DescribeTopicPartitionsResponseTopic): void {
   w.int16(o.errorCode);
   w.compactNullableString(o.name);
   w.uuid(o.topicId);
@@ -361,7 +361,7 @@ function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopi
     const a = o.partitions;
     {
       w.uvarint(a.length + 1);
-      for (const e of a) writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(w, v, e);
+      for (const e of a) writeDescribeTopicPartitionsResponsePartition(w, v, e);
     }
   }
   w.int32(o.topicAuthorizedOperations);
@@ -427,7 +427,7 @@ function writeDescribeTopicPartitionsResponseCursor(w: Writer, v: number, o: Des
   }
 }
 
-function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(r: Reader, v: number): DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition {
+function readDescribeTopicPartitionsResponsePartition(r: Reader, v: number): DescribeTopicPartitionsResponsePartition {
   let _errorCode: number = 0;
   let _partitionIndex: number = 0;
   let _leaderId: number = 0;
@@ -500,7 +500,7 @@ function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseParti
       (unknownTaggedFields ??= []).push({ tag, data: r.take(size, 'tagged field') });
     }
   }
-  const o: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition = {
+  const o: DescribeTopicPartitionsResponsePartition = {
     errorCode: _errorCode,
     partitionIndex: _partitionIndex,
     leaderId: _leaderId,
@@ -515,7 +515,7 @@ function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseParti
   return o;
 }
 
-function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(w: Writer, v: number, o: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition): void {
+function writeDescribeTopicPartitionsResponsePartition(w: Writer, v: number, o: DescribeTopicPartitionsResponsePartition): void {
   w.int16(o.errorCode);
   w.int32(o.partitionIndex);
   w.int32(o.leaderId);
