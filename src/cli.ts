@@ -1,15 +1,15 @@
 /**
  * The `strata` command line: parses argv, picks a command from an explicit table and runs it.
  *
- * Commands today: `help` and `version` (also `--help`/`-h`, `--version`/`-V`) and a `dev`
- * placeholder. `dev` (the one-command playground) and `broker` (one production broker) get
- * their real implementations with the broker-core milestone; each is one more entry in
- * {@link COMMANDS}. `bin/strata` calls {@link runAsProcess}; `node dist/src/cli.js …` runs it directly.
+ * Commands: `broker` (one production broker), `dev` (the one-command playground), `help` and
+ * `version` (also `--help`/`-h`, `--version`/`-V`); each is one entry in {@link COMMANDS}. `bin/strata` calls {@link runAsProcess}; `node dist/src/cli.js …` runs it directly.
  */
 
 import { readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runBroker } from './commands/broker.js';
+import { runDev } from './commands/dev.js';
 
 /** Where a command writes; the process streams by default, a buffer in tests. */
 export interface CliOutput {
@@ -108,26 +108,20 @@ const versionCommand: Command = {
 
 const devCommand: Command = {
   name: 'dev',
-  usage: 'dev',
-  summary: 'local playground: Redis, a file object store and brokers (broker-core milestone)',
-  run(_args, output) {
-    // A clear placeholder, not a fake broker: nothing listens until the broker exists.
-    for (const line of [
-      versionLine(),
-      '',
-      `\`${PROGRAM} dev\` is not available yet: the broker arrives with the broker-core milestone.`,
-      'This build contains the Kafka protocol codec (milestone 1); `npm test` exercises it.',
-      '',
-      ...usageLines(),
-    ]) {
-      output.out(line);
-    }
-    return ExitCode.OK;
-  },
+  usage: 'dev [--port 9092] [--brokers 1] [--data-dir ./data]',
+  summary: 'local playground: a private Redis, a file object store and N brokers',
+  run: (args, output) => runDev(args, output),
+};
+
+const brokerCommand: Command = {
+  name: 'broker',
+  usage: 'broker --redis URL --storage URL [options]',
+  summary: 'run one broker (all options: strata broker --help)',
+  run: (args, output) => runBroker(args, output),
 };
 
 /** Every subcommand, in the order help lists them. */
-export const COMMANDS: readonly Command[] = [devCommand, helpCommand, versionCommand];
+export const COMMANDS: readonly Command[] = [brokerCommand, devCommand, helpCommand, versionCommand];
 
 
 /**

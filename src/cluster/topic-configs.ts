@@ -1,0 +1,128 @@
+/**
+ * The topic configurations Strata understands: name, type, default and validation. Anything
+ * else is refused with INVALID_CONFIG (a silently ignored setting is worse than an error).
+ * Several are recorded and shown but have no effect yet (noted per entry): retention and
+ * compaction arrive with the lifecycle work; segment sizes have no meaning for object storage.
+ */
+import type { BrokerConfig } from '../config.js';
+
+/** DescribeConfigs config types (KIP-336). */
+export const ConfigType = {
+  UNKNOWN: 0,
+  BOOLEAN: 1,
+  STRING: 2,
+  INT: 3,
+  SHORT: 4,
+  LONG: 5,
+  DOUBLE: 6,
+  LIST: 7,
+  CLASS: 8,
+  PASSWORD: 9,
+} as const;
+
+/** DescribeConfigs config sources. */
+export const ConfigSource = {
+  UNKNOWN: 0,
+  TOPIC_CONFIG: 1,
+  DYNAMIC_BROKER_CONFIG: 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
+  STATIC_BROKER_CONFIG: 4,
+  DEFAULT_CONFIG: 5,
+} as const;
+
+export interface TopicConfigDef {
+  name: string;
+  type: (typeof ConfigType)[keyof typeof ConfigType];
+  defaultValue(broker: BrokerConfig): string;
+  /** The source of the default: a broker setting or Kafka's built-in default. */
+  defaultSource: (typeof ConfigSource)[keyof typeof ConfigSource];
+  /** Returns an error message, or null when `value` is acceptable. */
+  validate(value: string): string | null;
+}
+
+const LONG_MAX = '9223372036854775807';
+
+function longAtLeast(min: number): (v: string) => string | null {
+  return (v) => (/^-?\d+$/.test(v) && BigInt(v) >= BigInt(min) && BigInt(v) <= BigInt(LONG_MAX) ? null : `must be a whole number ≥ ${min}`);
+}
+
+function intAtLeast(min: number): (v: string) => string | null {
+  return (v) => (/^-?\d+$/.test(v) && Number(v) >= min && Number(v) <= 2147483647 ? null : `must be a whole number from ${min} to 2147483647`);
+}
+
+function oneOf(values: readonly string[]): (v: string) => string | null {
+  return (v) => (values.includes(v) ? null : `must be one of ${values.join(', ')}`);
+}
+
+function fixed(value: string): () => string {
+  return () => value;
+}
+
+const DEFS: TopicConfigDef[] = [
+  {
+    name: 'cleanup.policy',
+    type: ConfigType.LIST,
+    defaultValue: fixed('delete'),
+    defaultSource: ConfigSource.DEFAULT_CONFIG,
+    validate: (v) => {
+      const parts = v.split(',').map((s) => s.trim());
+      return parts.length > 0 && parts.every((p) => p === 'delete' || p === 'compact') ? null : 'must be delete, compact or delete,compact';
+    },
+  },
+  {
+    name: 'compression.type',
+    type: ConfigType.STRING,
+    defaultValue: fixed('producer'),
+    defaultSource: ConfigSource.DEFAULT_CONFIG,
+    validate: oneOf(['producer', 'uncompressed', 'gzip', 'snappy', 'lz4', 'zstd']),
+  },
+  { name: 'delete.retention.ms', type: ConfigType.LONG, defaultValue: fixed('86400000'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(0) },
+  {
+    name: 'max.message.bytes',
+    type: ConfigType.INT,
+    defaultValue: (b) => String(b.messageMaxBytes),
+    defaultSource: ConfigSource.STATIC_BROKER_CONFIG,
+    validate: intAtLeast(0),
+  },
+  { name: 'max.compaction.lag.ms', type: ConfigType.LONG, defaultValue: fixed(LONG_MAX), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(1) },
+  {
+    name: 'message.timestamp.type',
+    type: ConfigType.STRING,
+    defaultValue: fixed('CreateTime'),
+    defaultSource: ConfigSource.DEFAULT_CONFIG,
+    validate: oneOf(['CreateTime', 'LogAppendTime']),
+  },
+  { name: 'min.compaction.lag.ms', type: ConfigType.LONG, defaultValue: fixed('0'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(0) },
+  { name: 'min.insync.replicas', type: ConfigType.INT, defaultValue: fixed('1'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: intAtLeast(1) },
+  { name: 'retention.bytes', type: ConfigType.LONG, defaultValue: fixed('-1'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(-1) },
+  { name: 'retention.ms', type: ConfigType.LONG, defaultValue: fixed('604800000'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(-1) },
+  { name: 'segment.bytes', type: ConfigType.INT, defaultValue: fixed('1073741824'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: intAtLeast(14) },
+  { name: 'segment.ms', type: ConfigType.LONG, defaultValue: fixed('604800000'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(1) },
+  {
+    name: 'unclean.leader.election.enable',
+    type: ConfigType.BOOLEAN,
+    defaultValue: fixed('false'),
+    defaultSource: ConfigSource.DEFAULT_CONFIG,
+    validate: oneOf(['true', 'false']),
+  },
+];
+
+/** Topic configs by name, sorted by name. */
+export const TOPIC_CONFIGS: ReadonlyMap<string, TopicConfigDef> = new Map(DEFS.map((d) => [d.name, d]));
+
+/**
+ * Checks one topic config; returns an error message (for INVALID_CONFIG) or null. A null
+ * value means "remove the override" and is always acceptable for a known key.
+ */
+export function validateTopicConfig(name: string, value: string | null): string | null {
+  const def = TOPIC_CONFIGS.get(name);
+  if (!def) return `unknown topic config "${name}"`;
+  if (value === null) return null;
+  const problem = def.validate(value);
+  return problem ? `invalid value "${value}" for ${name}: ${problem}` : null;
+}
+
+/** A topic's effective value of `name`: its override, else the default. */
+export function effectiveTopicConfig(name: string, overrides: Readonly<Record<string, string>>, broker: BrokerConfig): string {
+  return overrides[name] ?? TOPIC_CONFIGS.get(name)!.defaultValue(broker);
+}

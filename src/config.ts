@@ -1,0 +1,233 @@
+/**
+ * Broker configuration: every option is a `--kebab-flag` and a `STRATA_*` environment
+ * variable (flags win). Parsing validates each value and collects every problem as one line
+ * a person can act on; the CLI prints them and exits non-zero.
+ */
+
+import { ConfigError } from './errors.js';
+
+export { ConfigError };
+
+/** A host and port, as given to --listen, --advertise or --http. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** The typed configuration of one broker process. */
+export interface BrokerConfig {
+  listen: HostPort;
+  /** What Metadata tells clients to connect to. */
+  advertise: HostPort;
+  redisUrl: string;
+  storageUrl: string;
+  /** Fixed node id, or null to allocate one from Redis. */
+  nodeId: number | null;
+  zone: string | null;
+  rack: string | null;
+  /** Admin HTTP listener (/healthz, /readyz, /metrics), or null for none. */
+  http: HostPort | null;
+  clusterId: string;
+  flushMs: number;
+  flushBytes: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  socketRequestMaxBytes: number;
+  messageMaxBytes: number;
+  autoCreateTopics: boolean;
+  numPartitions: number;
+  defaultReplicationFactor: number;
+  brokerSessionTimeoutMs: number;
+  brokerHeartbeatMs: number;
+  maxInflightRequests: number;
+  /** Stop reading a connection while this many response bytes wait for the socket. */
+  maxQueuedResponseBytes: number;
+  connectionsMaxIdleMs: number;
+  writeCacheBytes: number;
+  blockCacheBytes: number;
+  blockSizeBytes: number;
+  redisWaitReplicas: number;
+  redisWaitTimeoutMs: number;
+  /** How long SIGTERM waits for in-flight work before exiting anyway. */
+  shutdownTimeoutMs: number;
+}
+
+type Kind = 'string' | 'int' | 'bool' | 'hostport' | 'url' | 'level';
+
+interface OptionSpec {
+  key: keyof BrokerConfig;
+  flag: string;
+  kind: Kind;
+  help: string;
+  default?: string;
+  required?: boolean;
+  min?: number;
+  max?: number;
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+/** Every broker option, in the order `strata broker --help` lists them. */
+export const BROKER_OPTIONS: readonly OptionSpec[] = [
+  { key: 'redisUrl', flag: 'redis', kind: 'url', required: true, help: 'Redis URL, e.g. redis://127.0.0.1:6379' },
+  { key: 'storageUrl', flag: 'storage', kind: 'url', required: true, help: 'object store: s3://bucket/prefix?endpoint=…, file:///path or memory://' },
+  { key: 'listen', flag: 'listen', kind: 'hostport', default: '0.0.0.0:9092', help: 'Kafka listener host:port' },
+  { key: 'advertise', flag: 'advertise', kind: 'hostport', help: 'host:port clients are told to connect to (default: the listener; 127.0.0.1 for 0.0.0.0)' },
+  { key: 'nodeId', flag: 'node-id', kind: 'int', min: 0, max: 2147483647, help: 'broker node id (default: allocated from Redis)' },
+  { key: 'zone', flag: 'zone', kind: 'string', help: 'availability zone; clients naming strata_az=<zone> in client.id are routed within it' },
+  { key: 'rack', flag: 'rack', kind: 'string', help: 'rack shown in Metadata (default: the zone)' },
+  { key: 'http', flag: 'http', kind: 'hostport', help: 'admin HTTP host:port for /healthz, /readyz and /metrics (default: off)' },
+  { key: 'clusterId', flag: 'cluster-id', kind: 'string', default: 'strata-cluster', help: 'cluster id reported to clients' },
+  { key: 'flushMs', flag: 'flush-ms', kind: 'int', default: '250', min: 1, max: 60000, help: 'flush the ingest buffer when its oldest batch is this old' },
+  { key: 'flushBytes', flag: 'flush-bytes', kind: 'int', default: String(8 * 1024 * 1024), min: 1024, max: 1024 * 1024 * 1024, help: 'flush the ingest buffer when it holds this many bytes' },
+  { key: 'logLevel', flag: 'log-level', kind: 'level', default: 'info', help: `log level: ${LEVELS.join(', ')}` },
+  { key: 'socketRequestMaxBytes', flag: 'socket-request-max-bytes', kind: 'int', default: String(100 * 1024 * 1024), min: 1024, max: 2147483647, help: 'largest request frame accepted' },
+  { key: 'messageMaxBytes', flag: 'message-max-bytes', kind: 'int', default: '1048588', min: 64, max: 2147483647, help: 'largest record batch accepted (topic max.message.bytes default)' },
+  { key: 'autoCreateTopics', flag: 'auto-create-topics', kind: 'bool', default: 'true', help: 'create unknown topics named in Metadata requests' },
+  { key: 'numPartitions', flag: 'num-partitions', kind: 'int', default: '1', min: 1, max: 100000, help: 'partitions of auto-created topics' },
+  { key: 'defaultReplicationFactor', flag: 'default-replication-factor', kind: 'int', default: '3', min: 1, max: 32767, help: 'replication factor recorded for topics that do not give one' },
+  { key: 'brokerSessionTimeoutMs', flag: 'broker-session-timeout-ms', kind: 'int', default: '6000', min: 500, max: 600000, help: 'a broker silent this long is gone' },
+  { key: 'brokerHeartbeatMs', flag: 'broker-heartbeat-ms', kind: 'int', default: '1000', min: 50, max: 60000, help: 'how often a broker renews its registration' },
+  { key: 'maxInflightRequests', flag: 'max-inflight-requests', kind: 'int', default: '128', min: 1, max: 100000, help: 'requests in flight per connection before reading pauses' },
+  { key: 'maxQueuedResponseBytes', flag: 'max-queued-response-bytes', kind: 'int', default: String(64 * 1024 * 1024), min: 1024, max: 2147483647, help: 'queued response bytes per connection before reading pauses' },
+  { key: 'connectionsMaxIdleMs', flag: 'connections-max-idle-ms', kind: 'int', default: '600000', min: 1000, max: 2147483647, help: 'close connections idle this long' },
+  { key: 'writeCacheBytes', flag: 'write-cache-bytes', kind: 'int', default: String(256 * 1024 * 1024), min: 0, max: Number.MAX_SAFE_INTEGER, help: 'bytes of recently written objects kept for tailing reads' },
+  { key: 'blockCacheBytes', flag: 'block-cache-bytes', kind: 'int', default: String(256 * 1024 * 1024), min: 0, max: Number.MAX_SAFE_INTEGER, help: 'bytes of object blocks kept from ranged reads' },
+  { key: 'blockSizeBytes', flag: 'block-size-bytes', kind: 'int', default: String(1024 * 1024), min: 4096, max: 64 * 1024 * 1024, help: 'size of the aligned blocks ranged reads fetch' },
+  { key: 'redisWaitReplicas', flag: 'redis-wait-replicas', kind: 'int', default: '0', min: 0, max: 100, help: 'Redis replicas that must have a commit (WAIT) before a produce is acknowledged' },
+  { key: 'redisWaitTimeoutMs', flag: 'redis-wait-timeout-ms', kind: 'int', default: '1000', min: 1, max: 60000, help: 'how long WAIT may take' },
+  { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', kind: 'int', default: '15000', min: 0, max: 600000, help: 'how long SIGTERM waits for in-flight work' },
+];
+
+function envName(flag: string): string {
+  return `STRATA_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+function parseHostPort(text: string): HostPort | null {
+  const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (port > 65535) return null;
+  const host = m[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return { host, port };
+}
+
+function parseValue(spec: OptionSpec, raw: string, source: string): { value?: unknown; error?: string } {
+  const where = `${source} "${raw}"`;
+  switch (spec.kind) {
+    case 'string':
+      if (raw === '') return { error: `${where} is empty; give a value or leave the option out` };
+      return { value: raw };
+    case 'url':
+      if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return { error: `${where} is not a URL; ${spec.help}` };
+      return { value: raw };
+    case 'int': {
+      if (!/^-?\d+$/.test(raw)) return { error: `${where} is not a whole number` };
+      const n = Number(raw);
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        return { error: `${where} is out of range; use ${spec.min} to ${spec.max}` };
+      }
+      return { value: n };
+    }
+    case 'bool':
+      if (/^(true|1|yes|on)$/i.test(raw)) return { value: true };
+      if (/^(false|0|no|off)$/i.test(raw)) return { value: false };
+      return { error: `${where} is not true or false` };
+    case 'hostport': {
+      const hp = parseHostPort(raw);
+      if (!hp) return { error: `${where} is not host:port (e.g. 127.0.0.1:9092)` };
+      return { value: hp };
+    }
+    case 'level':
+      if (!LEVELS.includes(raw)) return { error: `${where} is not a log level; use one of ${LEVELS.join(', ')}` };
+      return { value: raw };
+  }
+}
+
+/**
+ * Parses broker flags and environment into a BrokerConfig. Throws ConfigError whose message
+ * holds one line per problem.
+ */
+export function parseBrokerConfig(args: readonly string[], env: NodeJS.ProcessEnv = process.env): BrokerConfig {
+  const errors: string[] = [];
+  const fromFlags = new Map<string, string>();
+  const byFlag = new Map(BROKER_OPTIONS.map((o) => [o.flag, o]));
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) {
+      errors.push(`unexpected argument "${arg}"; options look like --flush-ms 250`);
+      continue;
+    }
+    const flag = m[1]!;
+    const spec = byFlag.get(flag);
+    if (!spec) {
+      errors.push(`unknown option --${flag}; see strata broker --help`);
+      if (m[2] === undefined && i + 1 < args.length && !args[i + 1]!.startsWith('--')) i++;
+      continue;
+    }
+    let value = m[2];
+    if (value === undefined) {
+      if (spec.kind === 'bool' && (i + 1 >= args.length || args[i + 1]!.startsWith('--'))) value = 'true';
+      else if (i + 1 < args.length) value = args[++i]!;
+      else {
+        errors.push(`option --${flag} needs a value`);
+        continue;
+      }
+    }
+    fromFlags.set(flag, value);
+  }
+
+  const out: Record<string, unknown> = {};
+  for (const spec of BROKER_OPTIONS) {
+    const env1 = envName(spec.flag);
+    let raw = fromFlags.get(spec.flag);
+    let source = `--${spec.flag}`;
+    if (raw === undefined && env[env1] !== undefined && env[env1] !== '') {
+      raw = env[env1];
+      source = env1;
+    }
+    if (raw === undefined) {
+      if (spec.required) {
+        errors.push(`--${spec.flag} (or ${env1}) is required: ${spec.help}`);
+        continue;
+      }
+      if (spec.default === undefined) {
+        out[spec.key] = null;
+        continue;
+      }
+      raw = spec.default;
+      source = `default of --${spec.flag}`;
+    }
+    const parsed = parseValue(spec, raw, source);
+    if (parsed.error) errors.push(parsed.error);
+    else out[spec.key] = parsed.value;
+  }
+  if (errors.length) throw new ConfigError(errors.join('\n'));
+
+  if (typeof out.redisUrl === 'string' && !/^rediss?:\/\//.test(out.redisUrl)) {
+    errors.push(`--redis "${out.redisUrl}" is not a redis:// or rediss:// URL`);
+  }
+  if (typeof out.storageUrl === 'string' && !/^(s3|file|memory):\/\//.test(out.storageUrl)) {
+    errors.push(`--storage "${out.storageUrl}" is not an s3://, file:// or memory:// URL`);
+  }
+  if (errors.length) throw new ConfigError(errors.join('\n'));
+
+  const config = out as unknown as BrokerConfig;
+  if (config.advertise === null) {
+    const host = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+    config.advertise = { host, port: config.listen.port };
+  }
+  if (config.rack === null) config.rack = config.zone;
+  if (config.flushBytes > config.socketRequestMaxBytes * 4) {
+    throw new ConfigError(`--flush-bytes ${config.flushBytes} is more than 4× --socket-request-max-bytes; lower it`);
+  }
+  return config;
+}
+
+/** Help text for `strata broker --help`. */
+export function brokerOptionsHelp(): string[] {
+  return BROKER_OPTIONS.map((o) => {
+    const def = o.default !== undefined ? ` (default ${o.default})` : o.required ? ' (required)' : '';
+    return `  --${o.flag.padEnd(28)} ${envName(o.flag).padEnd(36)} ${o.help}${def}`;
+  });
+}

@@ -1,0 +1,232 @@
+-- commit.lua: assign offsets to one partition's batches of one segment object, atomically.
+--
+-- KEYS[1] meta       hash: hw, logStart, maxts
+-- KEYS[2] idx        sorted set of runs (score = last offset)
+-- KEYS[3] tidx       sorted set: score = running max timestamp, member = last offset
+-- KEYS[4] producers  hash: producer id -> producer state string
+-- ARGV[1] objectKey  ARGV[2] batch count B, then 9 values per batch, in log order:
+--   byteStart byteLength lastOffsetDelta producerId producerEpoch baseSequence maxTimestamp
+--   flags recordCount
+--   (flags bit 0 = transactional, bit 1 = control; stored in the producer state, not yet acted on;
+--   recordCount is accepted for the transaction work and unused here)
+--
+-- Returns a flat array: per batch `code, baseOffset, duplicate (0/1)`, then hw and logStart.
+-- code 0 with duplicate 1 means the batch was already stored at baseOffset (Kafka answers a
+-- duplicate with success and the original offset). Rejected batches answer baseOffset -1.
+--
+-- Producer state string (one hash field per producer id):
+--   <epoch>;<firstSeq>,<lastSeq>,<baseOffset>,<flags>;...   up to 5 entries, oldest first
+-- e.g. "3;0,4,100,0;5,9,105,0". A state with no entries ("3") is valid: the next batch of
+-- epoch 3 must then start at sequence 0.
+--
+-- Nothing is written until every batch has been checked, so a malformed state string or
+-- argument aborts the script before it changes anything (Redis does not roll scripts back).
+
+local OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+local INVALID_PRODUCER_EPOCH = 47
+-- Kafka keeps the metadata of the last five batches per producer: a producer has at most five
+-- requests in flight (max.in.flight.requests.per.connection <= 5 with idempotence), so any
+-- retry it can send is one of these five.
+local MAX_ENTRIES = 5
+-- Sequence numbers are int32 and wrap to 0 after 2147483647 (Kafka's incrementSequence).
+local SEQ_MOD = 2147483648
+
+-- Offsets reach 2^53; Lua's tostring prints 14 significant digits ("1.1258999068426e+15"),
+-- so every number written to Redis goes through %.0f.
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+local metaKey, idxKey, tidxKey, producersKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local objectKey = ARGV[1]
+local count = tonumber(ARGV[2])
+if count == nil or count < 0 or #ARGV ~= 2 + 9 * count then
+  return redis.error_reply('ERR commit: expected objectKey, batch count and 9 values per batch, got ' .. #ARGV .. ' arguments')
+end
+
+local meta = redis.call('HMGET', metaKey, 'hw', 'logStart', 'maxts')
+local hw = tonumber(meta[1]) or 0
+local logStart = tonumber(meta[2]) or 0
+local maxts = tonumber(meta[3]) or -1
+local startHw, startMaxts = hw, maxts
+
+-- Producer states touched by this commit, parsed once: id -> { epoch = n, entries = { {first, last, base, flags}, ... } }
+local states = {}
+local dirty = {}
+local dirtyOrder = {}
+
+local function loadState(pid)
+  local state = states[pid]
+  if state ~= nil then
+    return state
+  end
+  local raw = redis.call('HGET', producersKey, pid)
+  if not raw then
+    return nil
+  end
+  state = { entries = {} }
+  local first = true
+  for field in string.gmatch(raw, '[^;]+') do
+    if first then
+      state.epoch = tonumber(field)
+      first = false
+    else
+      local f, l, b, fl = string.match(field, '^(%d+),(%d+),(%d+),(%d+)$')
+      if f == nil then
+        error('commit: unreadable state "' .. raw .. '" of producer ' .. pid)
+      end
+      state.entries[#state.entries + 1] = { tonumber(f), tonumber(l), tonumber(b), tonumber(fl) }
+    end
+  end
+  if state.epoch == nil then
+    error('commit: unreadable state "' .. raw .. '" of producer ' .. pid)
+  end
+  states[pid] = state
+  return state
+end
+
+local function markDirty(pid)
+  if not dirty[pid] then
+    dirty[pid] = true
+    dirtyOrder[#dirtyOrder + 1] = pid
+  end
+end
+
+local out = {}
+local runs = {}
+local run = nil
+
+local function closeRun()
+  if run ~= nil then
+    runs[#runs + 1] = run
+    run = nil
+  end
+end
+
+for i = 0, count - 1 do
+  local a = 3 + i * 9
+  local byteStart = tonumber(ARGV[a])
+  local byteLength = tonumber(ARGV[a + 1])
+  local lastOffsetDelta = tonumber(ARGV[a + 2])
+  local pidArg = ARGV[a + 3]
+  local producerId = tonumber(pidArg)
+  local epoch = tonumber(ARGV[a + 4])
+  local baseSequence = tonumber(ARGV[a + 5])
+  local maxTimestamp = tonumber(ARGV[a + 6])
+  local flags = tonumber(ARGV[a + 7])
+
+  local code, duplicateOf = 0, nil
+  local state = nil
+  local lastSequence = 0
+  if producerId >= 0 then
+    lastSequence = (baseSequence + lastOffsetDelta) % SEQ_MOD
+    state = loadState(pidArg)
+    if state == nil then
+      -- No state (new producer, or its state was removed): Kafka accepts any sequence.
+      state = { epoch = epoch, entries = {} }
+      states[pidArg] = state
+    elseif epoch < state.epoch then
+      -- A fenced (older) producer instance; Kafka answers INVALID_PRODUCER_EPOCH to Produce.
+      code = INVALID_PRODUCER_EPOCH
+    elseif epoch > state.epoch then
+      -- A new epoch restarts the sequence: it must begin at 0, and the old epoch's batches
+      -- no longer count as duplicates.
+      if baseSequence ~= 0 then
+        code = OUT_OF_ORDER_SEQUENCE_NUMBER
+      else
+        state.epoch = epoch
+        state.entries = {}
+      end
+    else
+      -- Same epoch: a retry of one of the last five batches is a duplicate; Kafka matches on
+      -- (first sequence, last sequence).
+      for _, e in ipairs(state.entries) do
+        if e[1] == baseSequence and e[2] == lastSequence then
+          duplicateOf = e[3]
+          break
+        end
+      end
+      if duplicateOf == nil then
+        local expected = 0
+        if #state.entries > 0 then
+          expected = (state.entries[#state.entries][2] + 1) % SEQ_MOD
+        end
+        if baseSequence ~= expected then
+          code = OUT_OF_ORDER_SEQUENCE_NUMBER
+        end
+      end
+    end
+  end
+
+  if code ~= 0 then
+    out[#out + 1] = code
+    out[#out + 1] = -1
+    out[#out + 1] = 0
+    closeRun()
+  elseif duplicateOf ~= nil then
+    out[#out + 1] = 0
+    out[#out + 1] = duplicateOf
+    out[#out + 1] = 1
+    closeRun()
+  else
+    local base = hw
+    local last = base + lastOffsetDelta
+    hw = last + 1
+    if state ~= nil then
+      local entries = state.entries
+      entries[#entries + 1] = { baseSequence, lastSequence, base, flags }
+      if #entries > MAX_ENTRIES then
+        table.remove(entries, 1)
+      end
+      markDirty(pidArg)
+    end
+    out[#out + 1] = 0
+    out[#out + 1] = base
+    out[#out + 1] = 0
+    -- Adjacent bytes and (necessarily) consecutive offsets: one run, one index entry.
+    if run ~= nil and byteStart == run.byteEnd then
+      run.last = last
+      run.byteEnd = byteStart + byteLength
+      run.batches = run.batches + 1
+      if maxTimestamp > run.maxts then
+        run.maxts = maxTimestamp
+      end
+    else
+      closeRun()
+      run = { base = base, last = last, maxts = maxTimestamp, byteStart = byteStart, byteEnd = byteStart + byteLength, batches = 1 }
+    end
+  end
+end
+closeRun()
+
+-- All checks passed: write.
+for _, r in ipairs(runs) do
+  local member = fmt(r.base) .. '|' .. fmt(r.last) .. '|' .. fmt(r.maxts) .. '|' .. fmt(r.byteStart) .. '|' ..
+    fmt(r.byteEnd - r.byteStart) .. '|' .. fmt(r.batches) .. '|' .. objectKey
+  redis.call('ZADD', idxKey, fmt(r.last), member)
+  -- tidx holds only the runs that raise the running max, so its scores are strictly
+  -- increasing and "first entry with score >= T" is the first run reaching T. (With an entry
+  -- per run, equal scores would sort by member as strings, "10" before "9".)
+  if r.maxts > maxts then
+    maxts = r.maxts
+    redis.call('ZADD', tidxKey, fmt(maxts), fmt(r.last))
+  end
+end
+if hw ~= startHw then
+  redis.call('HSET', metaKey, 'hw', fmt(hw))
+end
+if maxts ~= startMaxts then
+  redis.call('HSET', metaKey, 'maxts', fmt(maxts))
+end
+for _, pid in ipairs(dirtyOrder) do
+  local state = states[pid]
+  local parts = { fmt(state.epoch) }
+  for _, e in ipairs(state.entries) do
+    parts[#parts + 1] = fmt(e[1]) .. ',' .. fmt(e[2]) .. ',' .. fmt(e[3]) .. ',' .. fmt(e[4])
+  end
+  redis.call('HSET', producersKey, pid, table.concat(parts, ';'))
+end
+
+out[#out + 1] = hw
+out[#out + 1] = logStart
+return out

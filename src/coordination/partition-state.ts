@@ -1,0 +1,313 @@
+/**
+ * The partition's order in Redis: offsets, the run index and producer state (ARCHITECTURE
+ * §7 step 4, §8, §9). The log layer calls this service; it knows Redis keys and Lua scripts,
+ * not segment formats or Kafka requests.
+ *
+ * Offsets are JS numbers: they stay below 2^53 by construction, and the Lua scripts format
+ * them with `%.0f` so large values never reach Redis in exponent notation.
+ */
+import type { Redis } from 'ioredis';
+import { partitionKeys, HIGH_WATERMARK_CHANNEL, type PartitionRef } from './keys.js';
+import { mapRedisError, redisCall, ScriptRunner, type ScriptCall } from './redis.js';
+
+export type { PartitionRef } from './keys.js';
+
+/** One batch of a commit, as read from its RecordBatch v2 header and its place in the object. */
+export interface BatchCommitInput {
+  /** Offset of the batch's first byte inside the segment object. */
+  byteStart: number;
+  byteLength: number;
+  lastOffsetDelta: number;
+  /** -1 for a non-idempotent producer (no sequence checks). */
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+  maxTimestamp: number;
+  /** Bit 0 transactional, bit 1 control (the RecordBatch attributes bits 4 and 5). */
+  flags: number;
+  recordCount: number;
+}
+
+/** Outcome of one batch: stored, duplicate of an earlier batch, or a Kafka error code. */
+export interface BatchCommitResult {
+  /** 0, OUT_OF_ORDER_SEQUENCE_NUMBER or INVALID_PRODUCER_EPOCH. */
+  errorCode: number;
+  /** Offset of the batch's first record; the original one for a duplicate; -1 on error. */
+  baseOffset: number;
+  /** True when the batch was already stored: nothing new was written for it. */
+  duplicate: boolean;
+}
+
+/** One partition's result of {@link PartitionState.commit}. */
+export interface PartitionCommitResult {
+  /** Per batch, in input order. */
+  results: BatchCommitResult[];
+  /** High watermark after the commit. */
+  hw: number;
+  logStart: number;
+}
+
+/** One partition's part of a commit: its batches in log order. */
+export interface PartitionCommitInput {
+  ref: PartitionRef;
+  batches: BatchCommitInput[];
+}
+
+/** A run: contiguous accepted batches of one partition inside one segment object. */
+export interface Run {
+  /** First offset of the run. */
+  base: number;
+  /** Last offset of the run (the idx score). */
+  last: number;
+  maxTimestamp: number;
+  byteStart: number;
+  byteLength: number;
+  batchCount: number;
+  objectKey: string;
+}
+
+/** A partition's offsets, from its meta hash. */
+export interface PartitionOffsets {
+  /** High watermark: the next offset to assign. */
+  hw: number;
+  logStart: number;
+  /** Last stable offset; equal to hw until transactions exist. */
+  lso: number;
+}
+
+/** A high-watermark change, as published on {@link HIGH_WATERMARK_CHANNEL}. */
+export interface HighWatermarkUpdate {
+  ref: PartitionRef;
+  hw: number;
+}
+
+/** Runs read per round trip when walking the index. */
+const SCAN_PAGE = 256;
+
+/** Values per batch in commit.lua's ARGV. */
+const ARGS_PER_BATCH = 9;
+
+/** Parses an idx member `base|last|maxTimestamp|byteStart|byteLength|batchCount|objectKey`. */
+export function parseRun(member: string): Run {
+  const fields = member.split('|', 7);
+  if (fields.length !== 7) throw new Error(`malformed run index entry "${member}"`);
+  // objectKey is the last field and never contains '|', so split's limit cannot cut it short.
+  return {
+    base: Number(fields[0]),
+    last: Number(fields[1]),
+    maxTimestamp: Number(fields[2]),
+    byteStart: Number(fields[3]),
+    byteLength: Number(fields[4]),
+    batchCount: Number(fields[5]),
+    objectKey: fields[6],
+  };
+}
+
+/** Reads a meta hash field: absent means `absent`. */
+function metaNumber(value: string | null | undefined, absent: number): number {
+  return value === null || value === undefined ? absent : Number(value);
+}
+
+function toOffsets(values: (string | null)[]): PartitionOffsets {
+  const hw = metaNumber(values[0], 0);
+  return { hw, logStart: metaNumber(values[1], 0), lso: hw };
+}
+
+/** Encodes updates as `topicId:partition:hw;…` (topic ids are base64url: no `:` or `;`). */
+export function encodeHighWatermarks(updates: readonly HighWatermarkUpdate[]): string {
+  return updates.map((u) => `${u.ref.topicId}:${u.ref.partition}:${u.hw}`).join(';');
+}
+
+/** Decodes {@link encodeHighWatermarks}' payload; throws on a malformed entry. */
+export function decodeHighWatermarks(payload: string): HighWatermarkUpdate[] {
+  if (payload === '') return [];
+  return payload.split(';').map((entry) => {
+    const [topicId, partition, hw] = entry.split(':');
+    const p = Number(partition);
+    const h = Number(hw);
+    if (topicId === undefined || topicId === '' || !Number.isInteger(p) || !Number.isInteger(h) || entry.split(':').length !== 3) {
+      throw new Error(`malformed high-watermark entry "${entry}" on ${HIGH_WATERMARK_CHANNEL}`);
+    }
+    return { ref: { topicId, partition: p }, hw: h };
+  });
+}
+
+/**
+ * Partition state in Redis: commits, offsets, the run index, DeleteRecords and high-watermark
+ * notifications. Stateless apart from the client; one instance per broker.
+ */
+export class PartitionState {
+  readonly #redis: Redis;
+  readonly #scripts: ScriptRunner;
+
+  /** @param redis the command client (see `createCommandClient`). */
+  constructor(redis: Redis) {
+    this.#redis = redis;
+    this.#scripts = new ScriptRunner(redis);
+  }
+
+  /**
+   * Commits one flush: for every partition, checks each batch's producer state and assigns
+   * offsets, adding one index entry per run of adjacent accepted batches. One commit.lua call
+   * per partition, all in one pipeline; results in input order.
+   *
+   * Throws `RedisUnavailableError` when Redis cannot be reached; then some partitions may or
+   * may not have committed, and producers' retries resolve it through idempotence.
+   */
+  async commit(objectKey: string, parts: readonly PartitionCommitInput[]): Promise<PartitionCommitResult[]> {
+    if (objectKey.includes('|')) throw new Error(`object key "${objectKey}" contains "|", which the run index uses as separator`);
+    const calls: ScriptCall[] = parts.map(({ ref, batches }) => {
+      const k = partitionKeys(ref);
+      const args: (string | number)[] = new Array(2 + batches.length * ARGS_PER_BATCH);
+      args[0] = objectKey;
+      args[1] = batches.length;
+      let at = 2;
+      for (const b of batches) {
+        args[at++] = b.byteStart;
+        args[at++] = b.byteLength;
+        args[at++] = b.lastOffsetDelta;
+        args[at++] = b.producerId;
+        args[at++] = b.producerEpoch;
+        args[at++] = b.baseSequence;
+        args[at++] = b.maxTimestamp;
+        args[at++] = b.flags;
+        args[at++] = b.recordCount;
+      }
+      return { script: 'commit', keys: [k.meta, k.idx, k.tidx, k.producers], args };
+    });
+    const replies = await this.#scripts.runMany(calls);
+    return replies.map((reply, i) => {
+      const flat = reply as number[];
+      const n = parts[i].batches.length;
+      const results: BatchCommitResult[] = new Array(n);
+      for (let j = 0; j < n; j++) {
+        results[j] = { errorCode: flat[3 * j], baseOffset: flat[3 * j + 1], duplicate: flat[3 * j + 2] === 1 };
+      }
+      return { results, hw: flat[3 * n], logStart: flat[3 * n + 1] };
+    });
+  }
+
+  /** Offsets of several partitions in one round trip (pipelined HMGETs), in input order. */
+  async offsets(refs: readonly PartitionRef[]): Promise<PartitionOffsets[]> {
+    if (refs.length === 0) return [];
+    const pipeline = this.#redis.pipeline();
+    for (const ref of refs) pipeline.hmget(partitionKeys(ref).meta, 'hw', 'logStart');
+    const replies = await redisCall('read offsets', () => pipeline.exec());
+    return (replies ?? []).map(([err, values]) => {
+      if (err) throw mapRedisError(err, 'read offsets');
+      return toOffsets(values as (string | null)[]);
+    });
+  }
+
+  /**
+   * Up to `limit` runs whose last offset is ≥ `fromOffset`, in offset order, with the
+   * partition's offsets, in one round trip. The meta hash is read first in the pipeline, and
+   * runs at or above that hw (committed in between) are dropped, so every run returned lies
+   * below the hw returned.
+   */
+  async runsFrom(ref: PartitionRef, fromOffset: number, limit: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }> {
+    const k = partitionKeys(ref);
+    const pipeline = this.#redis.pipeline();
+    pipeline.hmget(k.meta, 'hw', 'logStart');
+    pipeline.zrangebyscore(k.idx, fromOffset, '+inf', 'LIMIT', 0, limit);
+    const replies = await redisCall('read runs', () => pipeline.exec());
+    const [[metaErr, meta], [idxErr, members]] = replies ?? [];
+    if (metaErr) throw mapRedisError(metaErr, 'read offsets');
+    if (idxErr) throw mapRedisError(idxErr, 'read runs');
+    const offsets = toOffsets(meta as (string | null)[]);
+    const runs: Run[] = [];
+    for (const member of members as string[]) {
+      const run = parseRun(member);
+      if (run.base >= offsets.hw) break;
+      runs.push(run);
+    }
+    return { offsets, runs };
+  }
+
+  /**
+   * The first run holding a batch whose max timestamp is ≥ `timestampMs` — where ListOffsets
+   * by timestamp finds its offset by reading the run's batch headers — or null. The run may
+   * straddle logStart; the caller clamps.
+   */
+  async runAtTimestamp(ref: PartitionRef, timestampMs: number): Promise<Run | null> {
+    const found = await this.#runByTimestamp(ref, String(timestampMs));
+    if (found === null) return null;
+    if (found.run.maxTimestamp >= timestampMs) return found.run;
+    // Only after DeleteRecords removed the run that raised the running max to its tidx score:
+    // the first remaining run may lie below the target, so walk forward. The walk ends at the
+    // latest at the next tidx entry's run, whose own max is its score.
+    for await (const run of this.#runsAfter(ref, found.run.last)) {
+      if (run.maxTimestamp >= timestampMs) return run;
+    }
+    return null;
+  }
+
+  /**
+   * The first run holding the partition's max timestamp (ListOffsets MAX_TIMESTAMP, KIP-734),
+   * or null when no remaining batch carries a timestamp ≥ 0.
+   */
+  async maxTimestampRun(ref: PartitionRef): Promise<Run | null> {
+    const found = await this.#runByTimestamp(ref, 'max');
+    if (found === null) return null;
+    if (found.run.last === found.tidxLast) return found.run;
+    // The run with the max was removed by DeleteRecords: the max of what remains needs a scan.
+    let best = found.run;
+    for await (const run of this.#runsAfter(ref, found.run.last)) {
+      if (run.maxTimestamp > best.maxTimestamp) best = run;
+    }
+    return best.maxTimestamp >= 0 ? best : null;
+  }
+
+  async #runByTimestamp(ref: PartitionRef, target: string): Promise<{ tidxLast: number; run: Run } | null> {
+    const k = partitionKeys(ref);
+    const reply = await this.#scripts.run({ script: 'run-by-timestamp', keys: [k.idx, k.tidx], args: [target] });
+    if (!Array.isArray(reply)) return null;
+    const [tidxMember, idxMember] = reply as [string, string];
+    return { tidxLast: Number(tidxMember), run: parseRun(idxMember) };
+  }
+
+  /** The runs after the one ending at `last`, in offset order, read in pages. */
+  async *#runsAfter(ref: PartitionRef, last: number): AsyncGenerator<Run> {
+    const idx = partitionKeys(ref).idx;
+    let after = last;
+    for (;;) {
+      const members = await redisCall('read runs', () => this.#redis.zrangebyscore(idx, `(${after}`, '+inf', 'LIMIT', 0, SCAN_PAGE));
+      for (const member of members) {
+        const run = parseRun(member);
+        after = run.last;
+        yield run;
+      }
+      if (members.length < SCAN_PAGE) return;
+    }
+  }
+
+  /** The partition's newest run, or null when its index is empty. */
+  async lastRun(ref: PartitionRef): Promise<Run | null> {
+    const members = await redisCall('read last run', () => this.#redis.zrange(partitionKeys(ref).idx, -1, -1));
+    return members.length === 0 ? null : parseRun(members[0]);
+  }
+
+  /**
+   * DeleteRecords: moves logStart to `max(logStart, target)` and drops the runs entirely below
+   * it. `target` -1 means hw. A target beyond hw answers OFFSET_OUT_OF_RANGE with the current
+   * logStart.
+   */
+  async deleteRecords(ref: PartitionRef, target: number): Promise<{ errorCode: number; logStart: number }> {
+    const k = partitionKeys(ref);
+    const reply = (await this.#scripts.run({ script: 'delete-records', keys: [k.meta, k.idx, k.tidx], args: [target] })) as number[];
+    return { errorCode: reply[0], logStart: reply[1] };
+  }
+
+  /** Removes all of the partition's keys (topic deletion). */
+  async deletePartition(ref: PartitionRef): Promise<void> {
+    const k = partitionKeys(ref);
+    await redisCall('delete partition', () => this.#redis.del(k.meta, k.idx, k.tidx, k.producers));
+  }
+
+  /** Publishes new high watermarks (one message) so long-polling fetches on every broker wake. */
+  async publishHighWatermarks(updates: readonly HighWatermarkUpdate[]): Promise<void> {
+    if (updates.length === 0) return;
+    const payload = encodeHighWatermarks(updates);
+    await redisCall('publish high watermarks', () => this.#redis.publish(HIGH_WATERMARK_CHANNEL, payload));
+  }
+}

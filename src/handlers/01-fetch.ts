@@ -1,0 +1,143 @@
+/**
+ * Fetch (key 1), versions 4–17.
+ *
+ * v4 isolation level and last stable offset (KIP-98); v5 log start offset; v7 fetch sessions
+ * (KIP-227: Strata answers session id 0, "no session", so clients send full fetches — allowed
+ * by the KIP); v9 current leader epoch (KIP-320: Strata's epoch is always 0); v11 rack id and
+ * preferred read replica (KIP-392: not used, -1); v12 flexible; v13 topic ids (KIP-516);
+ * v15 replica state (follower fetching, not applicable: every request is treated as a
+ * consumer's); v16–17 leader and directory hints for KRaft followers (not applicable).
+ *
+ * Reads whole batches up to the high watermark (read_uncommitted) or the LSO
+ * (read_committed), honouring `max_bytes` and `partition_max_bytes` with KIP-74's rule that
+ * the first batch of the first partition with data is returned even when larger. When fewer
+ * than `min_bytes` are available it long-polls up to `max_wait_ms`, woken by commits on this
+ * broker or announced by others; a partition error answers at once.
+ */
+import { ErrorCode, type FetchResponseFetchableTopicResponse, type FetchResponsePartitionData } from '../../wire/index.js';
+import type { PartitionRef } from '../coordination/partition-state.js';
+import { toKafkaErrorCode } from '../errors.js';
+import { partitionKey } from '../log/notifier.js';
+import type { ReadResult } from '../log/reader.js';
+import { wireToNumber } from '../offsets.js';
+import { defineHandler } from './handler.js';
+
+const READ_COMMITTED = 1;
+
+interface Slot {
+  out: FetchResponsePartitionData;
+  ref: PartitionRef | null;
+  fetchOffset: number;
+  partitionMaxBytes: number;
+}
+
+function emptyPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
+  return {
+    partitionIndex,
+    errorCode,
+    highWatermark: -1n,
+    lastStableOffset: -1n,
+    logStartOffset: -1n,
+    divergingEpoch: { epoch: -1, endOffset: -1n },
+    currentLeader: { leaderId: -1, leaderEpoch: -1 },
+    snapshotId: { endOffset: -1n, epoch: -1 },
+    abortedTransactions: null,
+    preferredReadReplica: -1,
+    records: null,
+  };
+}
+
+export const fetchHandler = defineHandler({
+  apiKey: 1,
+  versions: [4, 17],
+  async handle(ctx, req) {
+    const { broker, header } = ctx;
+    const v = header.apiVersion;
+    const readCommitted = req.isolationLevel === READ_COMMITTED;
+    const responses: FetchResponseFetchableTopicResponse[] = [];
+    const slots: Slot[] = [];
+
+    for (const ft of req.topics) {
+      const topic = v >= 13 ? await broker.topics.byId(ft.topicId) : await broker.topics.byName(ft.topic);
+      const tr: FetchResponseFetchableTopicResponse = { topic: v <= 12 ? ft.topic : '', topicId: ft.topicId, partitions: [] };
+      responses.push(tr);
+      for (const fp of ft.partitions) {
+        const out = emptyPartition(fp.partition, ErrorCode.NONE);
+        tr.partitions.push(out);
+        const fetchOffset = wireToNumber(fp.fetchOffset);
+        if (!topic) out.errorCode = v >= 13 ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else if (fp.partition < 0 || fp.partition >= topic.partitions) out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else if (fp.currentLeaderEpoch > 0) out.errorCode = ErrorCode.UNKNOWN_LEADER_EPOCH;
+        else if (fetchOffset === null) out.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;
+        slots.push({
+          out,
+          ref: out.errorCode === ErrorCode.NONE ? { topicId: topic!.topicId, partition: fp.partition } : null,
+          fetchOffset: fetchOffset ?? -1,
+          partitionMaxBytes: Math.max(0, fp.partitionMaxBytes),
+        });
+      }
+    }
+
+    const live = slots.filter((s) => s.ref !== null);
+    const keys = live.map((s) => partitionKey(s.ref!));
+    const deadline = Date.now() + Math.max(0, req.maxWaitMs);
+    const maxBytes = req.maxBytes > 0 ? req.maxBytes : 0x7fffffff;
+
+    for (;;) {
+      const reads = await Promise.all(
+        live.map((s) =>
+          broker.reader
+            .read({ ref: s.ref!, fetchOffset: s.fetchOffset, maxBytes: s.partitionMaxBytes, minOneBatch: true, readCommitted })
+            .catch((err: unknown): ReadResult | number => {
+              ctx.log.warn({ err: (err as Error).message }, 'fetch read failed');
+              return toKafkaErrorCode(err);
+            }),
+        ),
+      );
+      let total = 0;
+      let anyData = false;
+      let anyError = false;
+      live.forEach((s, i) => {
+        const r = reads[i]!;
+        const out = s.out;
+        if (typeof r === 'number') {
+          out.errorCode = r;
+          out.records = null;
+          anyError = true;
+          return;
+        }
+        out.errorCode = r.errorCode;
+        out.highWatermark = BigInt(r.offsets.hw);
+        out.lastStableOffset = BigInt(r.offsets.lso);
+        out.logStartOffset = BigInt(r.offsets.logStart);
+        out.abortedTransactions = readCommitted ? [] : null;
+        if (r.errorCode !== ErrorCode.NONE) {
+          anyError = true;
+          out.records = null;
+          return;
+        }
+        // Trim to the request-level limit: the first partition with data keeps at least one
+        // batch (KIP-74); later ones only what fits, and never past their own limit.
+        const kept: Buffer[] = [];
+        for (const batch of r.records) {
+          const first = !anyData && kept.length === 0;
+          if (!first && (total + batch.length > maxBytes || sumLength(kept) + batch.length > s.partitionMaxBytes)) break;
+          kept.push(batch);
+          total += batch.length;
+        }
+        if (kept.length > 0) anyData = true;
+        out.records = kept;
+      });
+      if (anyError || total >= req.minBytes || Date.now() >= deadline || broker.draining) break;
+      // Woken by a commit or the deadline; either way read again (a commit at the deadline counts).
+      await broker.notifier.wait(keys, deadline - Date.now());
+    }
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] };
+  },
+});
+
+function sumLength(bufs: readonly Buffer[]): number {
+  let n = 0;
+  for (const b of bufs) n += b.length;
+  return n;
+}

@@ -1,0 +1,57 @@
+/**
+ * The handler contract: one `defineHandler` per Kafka API, listed in `handlers/index.ts`.
+ * ApiVersions is computed from that list, so what Strata advertises is exactly what its
+ * handlers declare.
+ */
+import type { RequestBodyByKey, RequestHeader, ResponseBodyByKey } from '../../wire/index.js';
+import type { Broker } from '../broker.js';
+import type { Logger } from '../observability/logger.js';
+
+/** What a handler knows about the connection a request came on. */
+export interface ConnectionInfo {
+  /** Unique per broker process, for logs. */
+  readonly id: number;
+  readonly remoteAddress: string;
+  /** The client's zone, from `strata_az=<zone>` in its client.id, or null. */
+  zone: string | null;
+}
+
+/** Everything a handler gets for one request. */
+export interface RequestContext {
+  readonly header: RequestHeader;
+  readonly connection: ConnectionInfo;
+  readonly broker: Broker;
+  readonly log: Logger;
+}
+
+/** Returned by a handler that must not answer (Produce with acks=0). */
+export const NO_RESPONSE: unique symbol = Symbol('no response');
+
+export type HandlerResult<K extends keyof ResponseBodyByKey> = ResponseBodyByKey[K] | typeof NO_RESPONSE;
+
+/** One API's handler. */
+export interface Handler<K extends keyof RequestBodyByKey & keyof ResponseBodyByKey = keyof RequestBodyByKey & keyof ResponseBodyByKey> {
+  readonly apiKey: K;
+  /** Versions implemented completely: every field of these versions is honoured. */
+  readonly versions: readonly [min: number, max: number];
+  /**
+   * Versions advertised in ApiVersions, when wider than `versions`. Only Produce uses it:
+   * librdkafka decides whether a broker supports gzip, snappy and lz4 by checking that the
+   * advertised Produce range includes v0 (librdkafka #4956; Kafka 4.0 does the same, KAFKA-18659),
+   * so Strata advertises v0 and answers v0–v2 with UNSUPPORTED_VERSION per partition.
+   */
+  readonly advertised?: readonly [min: number, max: number];
+  handle(ctx: RequestContext, body: RequestBodyByKey[K]): HandlerResult<K> | Promise<HandlerResult<K>>;
+}
+
+/** Declares a handler; the identity function, there for type inference. */
+export function defineHandler<K extends keyof RequestBodyByKey & keyof ResponseBodyByKey>(handler: Handler<K>): Handler<K> {
+  return handler;
+}
+
+/** The zone a client names in its client.id (`…strata_az=<zone>…`), or null. */
+export function zoneFromClientId(clientId: string | null): string | null {
+  if (clientId === null) return null;
+  const m = /(?:^|[^A-Za-z0-9_])strata_az=([A-Za-z0-9_.-]+)/.exec(clientId);
+  return m ? m[1]! : null;
+}

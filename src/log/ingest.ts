@@ -1,0 +1,210 @@
+/**
+ * The ingest buffer (ARCHITECTURE §7): accepted batches wait here, grouped per partition in
+ * arrival order, until the buffer holds `flush.bytes` or its oldest batch is `flush.ms` old.
+ * A flush writes one segment object holding every partition's chunk, then commits each
+ * partition's batches in Redis. Uploads of consecutive flushes may overlap; commits happen
+ * strictly in flush order, so a partition's offsets follow arrival order. A produce is
+ * answered only after its commit.
+ */
+import { randomBytes } from 'node:crypto';
+import type { RecordBatchView } from '../../wire/records/index.js';
+import type { BatchCommitResult, PartitionRef, PartitionState } from '../coordination/partition-state.js';
+import type { Logger } from '../observability/logger.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import type { ByteLru } from './cache.js';
+import { buildSegment, describeBatch, type SegmentPart } from './segment.js';
+
+/** The outcome of one append: per batch, in the order given. */
+export interface AppendOutcome {
+  results: BatchCommitResult[];
+  logStart: number;
+}
+
+interface PendingAppend {
+  batches: readonly RecordBatchView[];
+  resolve(outcome: AppendOutcome): void;
+  reject(err: unknown): void;
+}
+
+interface PendingPartition {
+  ref: PartitionRef;
+  appends: PendingAppend[];
+}
+
+export interface IngestOptions {
+  nodeId: number;
+  flushMs: number;
+  flushBytes: number;
+  /** Uploads allowed in flight at once; further flushes wait (bounding buffered memory). */
+  maxConcurrentUploads?: number;
+}
+
+/** Called after every commit with the partitions whose high watermark moved. */
+export type CommitListener = (updates: { ref: PartitionRef; hw: number }[]) => void;
+
+function dayPrefix(now: Date): string {
+  return now.toISOString().slice(0, 10);
+}
+
+export class IngestBuffer {
+  readonly #store: ObjectStore;
+  readonly #state: PartitionState;
+  readonly #writeCache: ByteLru;
+  readonly #log: Logger;
+  readonly #opts: Required<IngestOptions>;
+  readonly #sessionId = randomBytes(4).toString('hex');
+  #seq = 0;
+  #pending = new Map<string, PendingPartition>();
+  #pendingBytes = 0;
+  #timer: NodeJS.Timeout | null = null;
+  /** Resolves when the previous flush's commit has finished (successfully or not). */
+  #commitChain: Promise<void> = Promise.resolve();
+  #uploadsInFlight = 0;
+  readonly #uploadWaiters: (() => void)[] = [];
+  #inFlightFlushes = new Set<Promise<void>>();
+  readonly #listeners: CommitListener[] = [];
+  #flushes = 0;
+
+  constructor(store: ObjectStore, state: PartitionState, writeCache: ByteLru, opts: IngestOptions, log: Logger) {
+    this.#store = store;
+    this.#state = state;
+    this.#writeCache = writeCache;
+    this.#opts = { maxConcurrentUploads: 4, ...opts };
+    this.#log = log;
+  }
+
+  onCommit(listener: CommitListener): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Bytes waiting for the next flush. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /** Segment objects written by this process. */
+  get flushCount(): number {
+    return this.#flushes;
+  }
+
+  /**
+   * Queues batches of one partition (already validated) and resolves once they are committed.
+   * Rejects with the storage or Redis failure if the flush fails; nothing was acknowledged then.
+   */
+  append(ref: PartitionRef, batches: readonly RecordBatchView[]): Promise<AppendOutcome> {
+    return new Promise<AppendOutcome>((resolve, reject) => {
+      const key = `${ref.topicId}:${ref.partition}`;
+      let part = this.#pending.get(key);
+      if (!part) {
+        part = { ref, appends: [] };
+        this.#pending.set(key, part);
+      }
+      part.appends.push({ batches, resolve, reject });
+      for (const b of batches) this.#pendingBytes += b.sizeInBytes;
+      if (this.#pendingBytes >= this.#opts.flushBytes) this.flush();
+      else if (!this.#timer) {
+        this.#timer = setTimeout(() => this.flush(), this.#opts.flushMs);
+      }
+    });
+  }
+
+  /** Starts a flush of everything pending now; resolves when that flush has committed or failed. */
+  flush(): Promise<void> {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    if (this.#pending.size === 0) return Promise.resolve();
+    const parts = [...this.#pending.values()];
+    this.#pending = new Map();
+    this.#pendingBytes = 0;
+    const p = this.#runFlush(parts);
+    this.#inFlightFlushes.add(p);
+    void p.finally(() => this.#inFlightFlushes.delete(p));
+    return p;
+  }
+
+  /** Flushes what is pending and waits for every flush in flight (for shutdown). */
+  async drain(): Promise<void> {
+    await this.flush();
+    while (this.#inFlightFlushes.size > 0) await Promise.all([...this.#inFlightFlushes]);
+  }
+
+  async #acquireUpload(): Promise<void> {
+    if (this.#uploadsInFlight < this.#opts.maxConcurrentUploads) {
+      this.#uploadsInFlight++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#uploadWaiters.push(resolve));
+    this.#uploadsInFlight++;
+  }
+
+  #releaseUpload(): void {
+    this.#uploadsInFlight--;
+    this.#uploadWaiters.shift()?.();
+  }
+
+  async #runFlush(parts: PendingPartition[]): Promise<void> {
+    const now = new Date();
+    const objectKey = `data/${dayPrefix(now)}/${this.#opts.nodeId}-${this.#sessionId}-${String(this.#seq++).padStart(8, '0')}.seg`;
+    const segmentParts: SegmentPart[] = parts.map((p) => ({
+      topicId: p.ref.topicId,
+      partition: p.ref.partition,
+      batches: p.appends.flatMap((a) => a.batches),
+    }));
+    const { body, chunks } = buildSegment(segmentParts);
+    // Take our place in the commit order before the upload, so that commits follow flush order
+    // even when a later flush's upload finishes first.
+    const previousCommit = this.#commitChain;
+    let commitDone!: () => void;
+    this.#commitChain = new Promise<void>((resolve) => (commitDone = resolve));
+    try {
+      await this.#acquireUpload();
+      try {
+        await this.#store.put(objectKey, body);
+      } finally {
+        this.#releaseUpload();
+      }
+      this.#flushes++;
+      this.#writeCache.set(objectKey, body);
+      await previousCommit;
+      const commitInput = parts.map((p, i) => {
+        let at = chunks[i]!.byteStart;
+        const batches = p.appends.flatMap((a) => a.batches).map((view) => {
+          const d = describeBatch(view);
+          const input = {
+            byteStart: at,
+            byteLength: d.byteLength,
+            lastOffsetDelta: view.lastOffsetDelta,
+            producerId: d.producerId,
+            producerEpoch: d.producerEpoch,
+            baseSequence: d.baseSequence,
+            maxTimestamp: d.maxTimestamp,
+            flags: d.flags,
+            recordCount: view.recordCount,
+          };
+          at += d.byteLength;
+          return input;
+        });
+        return { ref: p.ref, batches };
+      });
+      const committed = await this.#state.commit(objectKey, commitInput);
+      commitDone();
+      const updates: { ref: PartitionRef; hw: number }[] = [];
+      parts.forEach((p, i) => {
+        const c = committed[i]!;
+        updates.push({ ref: p.ref, hw: c.hw });
+        let k = 0;
+        for (const a of p.appends) {
+          a.resolve({ results: c.results.slice(k, k + a.batches.length), logStart: c.logStart });
+          k += a.batches.length;
+        }
+      });
+      for (const l of this.#listeners) l(updates);
+    } catch (err) {
+      commitDone();
+      this.#log.warn({ err: (err as Error).message, objectKey }, 'flush failed; its produce requests get a retriable error');
+      for (const p of parts) for (const a of p.appends) a.reject(err);
+    }
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The segment object format: what one flush of the ingest buffer writes.
+ *
+ * ```
+ * header   8 bytes   "STSG" magic, int16 format version (1), int16 reserved
+ * chunks             per partition, its batches' bytes back to back (as produced)
+ * footer             int32 chunk count, then per chunk:
+ *                      uuid topicId, int32 partition, int64 byteStart, int32 byteLength,
+ *                      int32 batch count, then per batch:
+ *                        int32 byteLength, int32 recordCount, int64 producerId,
+ *                        int16 producerEpoch, int32 baseSequence, int64 maxTimestamp, int8 flags
+ * trailer  16 bytes  int32 footer length, uint32 CRC32C of the footer, "STSGEND1"
+ * ```
+ *
+ * The footer makes an object self-describing: `strata` tooling (and later compaction) can
+ * list what an object holds without Redis. Offsets are not in the object: they are assigned
+ * by the commit after the object is durable.
+ */
+import { crc32c } from '@node-rs/crc32';
+import { Reader, Writer } from '../../wire/index.js';
+import type { RecordBatchView } from '../../wire/records/index.js';
+
+const MAGIC = Buffer.from('STSG');
+const END_MAGIC = Buffer.from('STSGEND1');
+const FORMAT_VERSION = 1;
+export const SEGMENT_HEADER_BYTES = 8;
+export const SEGMENT_TRAILER_BYTES = 16;
+
+/** Batch flags recorded in the footer and passed to the commit. */
+export const BatchFlag = {
+  TRANSACTIONAL: 1,
+  CONTROL: 2,
+} as const;
+
+/** One batch as the footer describes it. */
+export interface SegmentBatch {
+  byteLength: number;
+  recordCount: number;
+  producerId: number;
+  producerEpoch: number;
+  baseSequence: number;
+  maxTimestamp: number;
+  flags: number;
+}
+
+/** One partition's chunk in a segment object. */
+export interface SegmentChunk {
+  topicId: string;
+  partition: number;
+  byteStart: number;
+  byteLength: number;
+  batches: SegmentBatch[];
+}
+
+/** The footer description of a batch view. */
+export function describeBatch(view: RecordBatchView): SegmentBatch {
+  return {
+    byteLength: view.sizeInBytes,
+    recordCount: view.lastOffsetDelta + 1,
+    producerId: view.producerId,
+    producerEpoch: view.producerEpoch,
+    baseSequence: view.baseSequence,
+    maxTimestamp: view.maxTimestamp,
+    flags: (view.isTransactional ? BatchFlag.TRANSACTIONAL : 0) | (view.isControl ? BatchFlag.CONTROL : 0),
+  };
+}
+
+/** Input to {@link buildSegment}: per partition, the batches in the order they arrived. */
+export interface SegmentPart {
+  topicId: string;
+  partition: number;
+  batches: readonly RecordBatchView[];
+}
+
+/**
+ * Lays out one segment object. Returns the object as one Buffer (one copy of the batch bytes,
+ * which both the upload and the write cache need contiguous) and the chunk table with each
+ * chunk's byte range.
+ */
+export function buildSegment(parts: readonly SegmentPart[]): { body: Buffer; chunks: SegmentChunk[] } {
+  let dataBytes = 0;
+  for (const p of parts) for (const b of p.batches) dataBytes += b.sizeInBytes;
+  const chunks: SegmentChunk[] = [];
+  const footer = new Writer(64 + parts.length * 64);
+  footer.int32(parts.length);
+  let pos = SEGMENT_HEADER_BYTES;
+  for (const p of parts) {
+    const start = pos;
+    const batches = p.batches.map(describeBatch);
+    for (const b of batches) pos += b.byteLength;
+    const chunk: SegmentChunk = { topicId: p.topicId, partition: p.partition, byteStart: start, byteLength: pos - start, batches };
+    chunks.push(chunk);
+    footer.uuid(chunk.topicId);
+    footer.int32(chunk.partition);
+    footer.int64(BigInt(chunk.byteStart));
+    footer.int32(chunk.byteLength);
+    footer.int32(batches.length);
+    for (const b of batches) {
+      footer.int32(b.byteLength);
+      footer.int32(b.recordCount);
+      footer.int64(BigInt(b.producerId));
+      footer.int16(b.producerEpoch);
+      footer.int32(b.baseSequence);
+      footer.int64(BigInt(b.maxTimestamp));
+      footer.int8(b.flags);
+    }
+  }
+  const footerBytes = footer.finishBuffer();
+  const total = SEGMENT_HEADER_BYTES + dataBytes + footerBytes.length + SEGMENT_TRAILER_BYTES;
+  const body = Buffer.allocUnsafe(total);
+  MAGIC.copy(body, 0);
+  body.writeInt16BE(FORMAT_VERSION, 4);
+  body.writeInt16BE(0, 6);
+  let at = SEGMENT_HEADER_BYTES;
+  for (const p of parts) for (const b of p.batches) at += b.bytes.copy(body, at);
+  at += footerBytes.copy(body, at);
+  body.writeInt32BE(footerBytes.length, at);
+  body.writeUInt32BE(crc32c(footerBytes) >>> 0, at + 4);
+  END_MAGIC.copy(body, at + 8);
+  return { body, chunks };
+}
+
+/** A malformed segment object (wrong magic, bad footer checksum, inconsistent ranges). */
+export class SegmentFormatError extends Error {
+  override readonly name = 'SegmentFormatError';
+}
+
+/** Reads the chunk table of a whole segment object. */
+export function readSegmentFooter(object: Buffer): SegmentChunk[] {
+  if (object.length < SEGMENT_HEADER_BYTES + SEGMENT_TRAILER_BYTES || !object.subarray(0, 4).equals(MAGIC)) {
+    throw new SegmentFormatError('not a Strata segment object (bad magic)');
+  }
+  const version = object.readInt16BE(4);
+  if (version !== FORMAT_VERSION) throw new SegmentFormatError(`segment format version ${version} is unknown`);
+  const trailer = object.length - SEGMENT_TRAILER_BYTES;
+  if (!object.subarray(trailer + 8).equals(END_MAGIC)) throw new SegmentFormatError('segment trailer magic is missing');
+  const footerLength = object.readInt32BE(trailer);
+  const footerStart = trailer - footerLength;
+  if (footerLength < 4 || footerStart < SEGMENT_HEADER_BYTES) throw new SegmentFormatError(`footer length ${footerLength} is impossible`);
+  const footer = object.subarray(footerStart, trailer);
+  if ((crc32c(footer) >>> 0) !== object.readUInt32BE(trailer + 4)) throw new SegmentFormatError('footer checksum mismatch');
+  const r = new Reader(footer);
+  const count = r.int32();
+  const chunks: SegmentChunk[] = [];
+  for (let i = 0; i < count; i++) {
+    const topicId = r.uuid();
+    const partition = r.int32();
+    const byteStart = Number(r.int64());
+    const byteLength = r.int32();
+    const n = r.int32();
+    const batches: SegmentBatch[] = [];
+    for (let j = 0; j < n; j++) {
+      batches.push({
+        byteLength: r.int32(),
+        recordCount: r.int32(),
+        producerId: Number(r.int64()),
+        producerEpoch: r.int16(),
+        baseSequence: r.int32(),
+        maxTimestamp: Number(r.int64()),
+        flags: r.int8(),
+      });
+    }
+    if (byteStart < SEGMENT_HEADER_BYTES || byteStart + byteLength > footerStart) {
+      throw new SegmentFormatError(`chunk ${i} range ${byteStart}+${byteLength} lies outside the data region`);
+    }
+    chunks.push({ topicId, partition, byteStart, byteLength, batches });
+  }
+  return chunks;
+}

@@ -1,0 +1,256 @@
+/**
+ * One client connection: frames in, handlers run (possibly out of order), responses out in
+ * request order. Malformed input, an unknown API key or an unadvertised version closes the
+ * connection after one log line; ApiVersions of an unknown version gets a v0 answer instead,
+ * as Kafka does, so that clients can negotiate (KIP-511).
+ */
+import type { Socket } from 'node:net';
+import {
+  ApiKey,
+  ErrorCode,
+  FrameDecoder,
+  UnsupportedVersionError,
+  decodeRequestBody,
+  decodeRequestHeader,
+  encodeResponse,
+  type RequestHeader,
+} from '../../wire/index.js';
+import type { Broker } from '../broker.js';
+import { NO_RESPONSE, zoneFromClientId, type ConnectionInfo, type Handler } from '../handlers/handler.js';
+import { apiVersionsKeys } from '../handlers/18-api-versions.js';
+import type { Logger } from '../observability/logger.js';
+
+/** Handlers by API key, as the registry provides them. */
+export type HandlerTable = ReadonlyMap<number, Handler>;
+
+let nextConnectionId = 1;
+
+/**
+ * A response slot: filled when its handler completes. `null` chunks mean "answer nothing"
+ * (acks=0 Produce) but the slot still holds its place in the order.
+ */
+interface Slot {
+  done: boolean;
+  chunks: Buffer[] | null;
+}
+
+export class Connection {
+  readonly info: ConnectionInfo;
+  readonly #socket: Socket;
+  readonly #broker: Broker;
+  readonly #handlers: HandlerTable;
+  readonly #log: Logger;
+  readonly #decoder: FrameDecoder;
+  /** Slots in request order; the head is the next response to write. */
+  readonly #slots: Slot[] = [];
+  #inflight = 0;
+  #paused = false;
+  #closed = false;
+  #idleTimer: NodeJS.Timeout | null = null;
+  readonly #onClose: (c: Connection) => void;
+
+  constructor(socket: Socket, broker: Broker, handlers: HandlerTable, onClose: (c: Connection) => void) {
+    this.#socket = socket;
+    this.#broker = broker;
+    this.#handlers = handlers;
+    this.#onClose = onClose;
+    this.info = { id: nextConnectionId++, remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`, zone: null };
+    this.#log = broker.log.child({ conn: this.info.id, remote: this.info.remoteAddress });
+    this.#decoder = new FrameDecoder(broker.config.socketRequestMaxBytes);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('drain', () => this.#maybeResume());
+    socket.on('error', (err) => this.#log.debug({ err }, 'socket error'));
+    socket.on('close', () => this.#finish());
+    this.#touch();
+  }
+
+  /** Requests received and not yet answered. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Closes the connection now (responses not yet written are dropped). */
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#log.debug({ reason }, 'closing connection');
+    this.#socket.destroy();
+    this.#finish();
+  }
+
+  /** Stops reading new requests; in-flight ones still complete. */
+  stopReading(): void {
+    this.#socket.pause();
+    this.#paused = true;
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#onClose(this);
+  }
+
+  #touch(): void {
+    if (this.#idleTimer) this.#idleTimer.refresh();
+    else {
+      this.#idleTimer = setTimeout(() => {
+        if (this.#inflight === 0) this.close('idle');
+        else this.#touch();
+      }, this.#broker.config.connectionsMaxIdleMs);
+      this.#idleTimer.unref();
+    }
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    this.#touch();
+    let frames: Buffer[];
+    try {
+      frames = this.#decoder.push(chunk);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'bad frame; closing connection');
+      this.close('bad frame');
+      return;
+    }
+    for (const frame of frames) {
+      if (this.#closed) return;
+      this.#onFrame(frame);
+    }
+    this.#maybePause();
+  }
+
+  #onFrame(frame: Buffer): void {
+    let header: RequestHeader;
+    let bodyOffset: number;
+    try {
+      ({ header, bodyOffset } = decodeRequestHeader(frame));
+    } catch (err) {
+      if (err instanceof UnsupportedVersionError && err.apiKey === ApiKey.ApiVersions && frame.length >= 8) {
+        this.#answerUnsupportedApiVersions(frame.readInt32BE(4));
+        return;
+      }
+      this.#log.warn({ err: (err as Error).message }, 'unreadable request header; closing connection');
+      this.close('bad header');
+      return;
+    }
+    const handler = this.#handlers.get(header.apiKey);
+    const range = handler ? (handler.advertised ?? handler.versions) : null;
+    if (!handler || !range || header.apiVersion < range[0] || header.apiVersion > range[1]) {
+      if (header.apiKey === ApiKey.ApiVersions) {
+        this.#answerUnsupportedApiVersions(header.correlationId);
+        return;
+      }
+      this.#log.warn(
+        { apiKey: header.apiKey, apiVersion: header.apiVersion, clientId: header.clientId },
+        handler ? 'request version not advertised; closing connection' : 'request for an API Strata does not serve; closing connection',
+      );
+      this.close('unsupported api');
+      return;
+    }
+    let body: unknown;
+    try {
+      body = decodeRequestBody(header.apiKey as never, header.apiVersion, frame, bodyOffset);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message, apiKey: header.apiKey, apiVersion: header.apiVersion }, 'malformed request; closing connection');
+      this.close('malformed request');
+      return;
+    }
+    if (this.info.zone === null && header.clientId !== null) this.info.zone = zoneFromClientId(header.clientId);
+    const slot: Slot = { done: false, chunks: null };
+    this.#slots.push(slot);
+    this.#inflight++;
+    if (this.#log.isLevelEnabled('debug')) {
+      this.#log.debug({ apiKey: header.apiKey, apiVersion: header.apiVersion, correlationId: header.correlationId, clientId: header.clientId }, 'request');
+    }
+    const ctx = { header, connection: this.info, broker: this.#broker, log: this.#log };
+    let result: unknown;
+    try {
+      result = handler.handle(ctx, body as never);
+    } catch (err) {
+      this.#handlerFailed(header, err);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (r) => this.#complete(slot, header, r),
+        (err: unknown) => this.#handlerFailed(header, err),
+      );
+    } else {
+      this.#complete(slot, header, result);
+    }
+  }
+
+  #handlerFailed(header: RequestHeader, err: unknown): void {
+    // Handlers map every expected failure to Kafka error codes in their response; reaching
+    // here is a bug. Closing is the only answer that cannot leave the client waiting forever.
+    this.#log.error({ err, apiKey: header.apiKey, apiVersion: header.apiVersion }, 'handler failed; closing connection');
+    this.close('handler failure');
+  }
+
+  #complete(slot: Slot, header: RequestHeader, result: unknown): void {
+    if (this.#closed) return;
+    if (result !== NO_RESPONSE) {
+      try {
+        slot.chunks = encodeResponse(header.apiKey as never, header.apiVersion, header.correlationId, result as never);
+      } catch (err) {
+        this.#handlerFailed(header, err);
+        return;
+      }
+    }
+    slot.done = true;
+    this.#flushSlots();
+  }
+
+  #answerUnsupportedApiVersions(correlationId: number): void {
+    // Kafka answers an ApiVersions request it cannot parse with a v0 response carrying
+    // UNSUPPORTED_VERSION and its supported ranges; the client retries with a version it sees.
+    const slot: Slot = { done: true, chunks: null };
+    slot.chunks = encodeResponse(ApiKey.ApiVersions, 0, correlationId, {
+      errorCode: ErrorCode.UNSUPPORTED_VERSION,
+      apiKeys: apiVersionsKeys(this.#handlers),
+      throttleTimeMs: 0,
+      supportedFeatures: [],
+      finalizedFeaturesEpoch: -1n,
+      finalizedFeatures: [],
+      zkMigrationReady: false,
+    });
+    this.#slots.push(slot);
+    this.#inflight++;
+    this.#flushSlots();
+  }
+
+  #flushSlots(): void {
+    const socket = this.#socket;
+    let corked = false;
+    while (this.#slots.length > 0 && this.#slots[0]!.done) {
+      const slot = this.#slots.shift()!;
+      this.#inflight--;
+      if (slot.chunks) {
+        if (!corked) {
+          socket.cork();
+          corked = true;
+        }
+        for (const c of slot.chunks) socket.write(c);
+      }
+    }
+    if (corked) process.nextTick(() => socket.uncork());
+    this.#maybeResume();
+  }
+
+  #maybePause(): void {
+    const cfg = this.#broker.config;
+    if (!this.#paused && (this.#inflight >= cfg.maxInflightRequests || this.#socket.writableLength > cfg.maxQueuedResponseBytes)) {
+      this.#socket.pause();
+      this.#paused = true;
+    }
+  }
+
+  #maybeResume(): void {
+    const cfg = this.#broker.config;
+    if (this.#paused && !this.#broker.draining && this.#inflight < cfg.maxInflightRequests && this.#socket.writableLength <= cfg.maxQueuedResponseBytes) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Test helper: a Strata cluster on free loopback ports — a real redis-server, a real object
+ * store (a temporary file store, or s3rver), and brokers either in this process (fast, for
+ * handler tests) or as child processes running the built CLI (for SIGKILL fault tests).
+ * `stop()` tears everything down; an exit hook kills child brokers left behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Broker } from '../../src/broker.js';
+import { parseBrokerConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/observability/logger.js';
+import { freePort, startRedis, type RedisServer } from './redis.js';
+import { startS3rver, type S3rver } from './s3rver.js';
+
+export type StorageKind = 'file' | 's3';
+
+export interface ClusterOptions {
+  brokers?: number;
+  storage?: StorageKind;
+  /** Run brokers as child processes of the built CLI instead of in this process. */
+  processes?: boolean;
+  /** Extra broker flags, e.g. ['--flush-ms', '5']. */
+  brokerArgs?: string[];
+  /** Zones to give the brokers, one per broker (cycled). */
+  zones?: string[];
+}
+
+/** A broker the harness started, in-process or as a child. */
+export interface ClusterBroker {
+  readonly port: number;
+  readonly nodeIdHint: number;
+  /** The in-process broker, when not a child process. */
+  readonly broker: Broker | null;
+  readonly child: ChildProcess | null;
+  /** SIGKILL (child) or abrupt stop without drain (in-process is not supported: throws). */
+  kill(): Promise<void>;
+  /** Graceful stop (SIGTERM for children). */
+  stop(): Promise<void>;
+}
+
+export interface Cluster {
+  readonly redis: RedisServer;
+  readonly storageUrl: string;
+  readonly brokers: ClusterBroker[];
+  /** `127.0.0.1:port` of the first live broker. */
+  readonly bootstrap: string;
+  /** All brokers' addresses, comma-separated. */
+  readonly bootstrapAll: string;
+  /** Starts one more broker (returns it). */
+  addBroker(zone?: string): Promise<ClusterBroker>;
+  /** Restarts a stopped/killed broker on the same port. */
+  restartBroker(index: number): Promise<ClusterBroker>;
+  stop(): Promise<void>;
+}
+
+const REPO = path.resolve(import.meta.dirname, '..', '..');
+const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
+
+const children = new Set<ChildProcess>();
+let hookInstalled = false;
+function installHook(): void {
+  if (hookInstalled) return;
+  hookInstalled = true;
+  process.once('exit', () => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+}
+
+async function waitListening(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const { waitForPort } = await import('../../src/commands/dev.js');
+  await waitForPort(port, timeoutMs, child);
+}
+
+/** Starts Redis, the object store and `brokers` brokers. */
+export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  const redis = await startRedis();
+  let s3: S3rver | null = null;
+  let dir: string | null = null;
+  let storageUrl: string;
+  if (options.storage === 's3') {
+    s3 = await startS3rver();
+    storageUrl = s3.url;
+  } else {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'strata-objects-'));
+    storageUrl = `file://${dir}`;
+  }
+  const brokers: ClusterBroker[] = [];
+  const zones = options.zones ?? [];
+  const baseArgs = (port: number, zone: string | undefined): string[] => {
+    const args = ['--redis', redis.url, '--storage', storageUrl, '--listen', `127.0.0.1:${port}`, '--flush-ms', '5', '--broker-session-timeout-ms', '3000', '--broker-heartbeat-ms', '250'];
+    if (zone) args.push('--zone', zone);
+    return [...args, ...(options.brokerArgs ?? [])];
+  };
+
+  const launch = async (port: number, zone: string | undefined): Promise<ClusterBroker> => {
+    const args = baseArgs(port, zone);
+    if (options.processes) {
+      installHook();
+      const child = spawn(process.execPath, [CLI, 'broker', ...args, '--log-level', process.env.STRATA_TEST_LOG ?? 'warn'], {
+        stdio: ['ignore', 'ignore', process.env.STRATA_TEST_LOG ? 'inherit' : 'ignore'],
+      });
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+      await waitListening(port, child, 30000);
+      const exited = (): Promise<void> =>
+        child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+      return {
+        port,
+        nodeIdHint: -1,
+        broker: null,
+        child,
+        async kill() {
+          child.kill('SIGKILL');
+          await exited();
+        },
+        async stop() {
+          child.kill('SIGTERM');
+          await exited();
+        },
+      };
+    }
+    const config = parseBrokerConfig(args, {});
+    const broker = new Broker(config, silentLogger());
+    await broker.start();
+    let stopped = false;
+    return {
+      port,
+      nodeIdHint: broker.nodeId,
+      broker,
+      child: null,
+      kill() {
+        throw new Error('kill() needs processes: true');
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await broker.stop();
+      },
+    };
+  };
+
+  const count = options.brokers ?? 1;
+  for (let i = 0; i < count; i++) brokers.push(await launch(await freePort(), zones.length ? zones[i % zones.length] : undefined));
+
+  const cluster: Cluster = {
+    redis,
+    storageUrl,
+    brokers,
+    get bootstrap() {
+      return `127.0.0.1:${brokers[0]!.port}`;
+    },
+    get bootstrapAll() {
+      return brokers.map((b) => `127.0.0.1:${b.port}`).join(',');
+    },
+    async addBroker(zone?: string) {
+      const b = await launch(await freePort(), zone);
+      brokers.push(b);
+      return b;
+    },
+    async restartBroker(index: number) {
+      const old = brokers[index]!;
+      const b = await launch(old.port, undefined);
+      brokers[index] = b;
+      return b;
+    },
+    async stop() {
+      await Promise.all(brokers.map((b) => b.stop().catch(() => undefined)));
+      await redis.stop();
+      await s3?.stop();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}
