@@ -116,6 +116,10 @@ function ensureDependencies(log, say) {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
     shell: process.platform === 'win32' && command !== process.execPath,
+    // @confluentinc/kafka-javascript (a test client) builds librdkafka from source, linking the
+    // system's zstd, OpenSSL and zlib (the -dev packages installed above) instead of
+    // downloading a prebuilt binary, which this environment cannot reach.
+    env: { ...process.env, CKJS_LINKING: process.env.CKJS_LINKING ?? 'dynamic' },
   });
   if (result.error) throw new SetupError(`could not start npm (${result.error.message}); is npm on PATH?`);
   if (result.status !== 0) throw new SetupError(`npm ci failed (exit ${result.status}); see its output above`);

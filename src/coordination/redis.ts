@@ -24,6 +24,11 @@ export interface RedisClientOptions {
   maxReconnectDelayMs?: number;
   /** `CLIENT SETNAME` value, visible in `CLIENT LIST`. */
   connectionName?: string;
+  /**
+   * Receives connection errors (refused, reset, …) while the client reconnects in the
+   * background; the broker logs them. Without it ioredis prints them to stderr.
+   */
+  onError?: (err: Error) => void;
 }
 
 /** Reconnect backoff: 50 ms doubling, capped, with jitter so brokers do not reconnect in step. */
@@ -34,20 +39,25 @@ function reconnectDelay(maxDelayMs: number): (attempt: number) => number {
   };
 }
 
+/** The URL with its password replaced, for error messages. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}
+
 /** Checks the URL's scheme (`redis://host:port/db` or `rediss://` for TLS). */
 function checkRedisUrl(url: string): void {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch (err) {
-    throw new ConfigError(`Redis URL "${url}" is not a URL; expected redis://host:port[/db] or rediss://…`, { cause: err });
+    throw new ConfigError(`Redis URL "${redactUrl(url)}" is not a URL; expected redis://host:port[/db] or rediss://…`, { cause: err });
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new ConfigError(`Redis URL "${url}" has scheme "${parsed.protocol}"; expected redis:// or rediss://`);
+    throw new ConfigError(`Redis URL "${redactUrl(url)}" has scheme "${parsed.protocol}"; expected redis:// or rediss://`);
   }
   const db = parsed.pathname.replace(/^\//, '');
   if (db !== '' && !/^\d+$/.test(db)) {
-    throw new ConfigError(`Redis URL "${url}" names database "${db}"; expected a number such as /0`);
+    throw new ConfigError(`Redis URL "${redactUrl(url)}" names database "${db}"; expected a number such as /0`);
   }
 }
 
@@ -73,18 +83,20 @@ function baseOptions(options: RedisClientOptions): RedisOptions {
  *   (and can reorder commits of one partition). Failing it hands the ambiguity to the
  *   producer's retry, where idempotence resolves it, as with a Kafka request timeout.
  * - `commandTimeout`: a Redis that stops answering without closing the socket (paused,
- *   partitioned) would otherwise hang every caller.
+ *   partitioned) would otherwise hang every caller. Not for blocking commands (BLPOP, …).
  */
 export function createCommandClient(url: string, options: RedisClientOptions = {}): Redis {
   checkRedisUrl(url);
   const commandTimeoutMs = options.commandTimeoutMs ?? 5000;
-  return new Redis(url, {
+  const client = new Redis(url, {
     ...baseOptions(options),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     ...(commandTimeoutMs > 0 ? { commandTimeout: commandTimeoutMs } : {}),
   });
+  if (options.onError !== undefined) client.on('error', options.onError);
+  return client;
 }
 
 /**
@@ -94,7 +106,9 @@ export function createCommandClient(url: string, options: RedisClientOptions = {
  */
 export function createSubscriberClient(url: string, options: RedisClientOptions = {}): Redis {
   checkRedisUrl(url);
-  return new Redis(url, { ...baseOptions(options), autoResubscribe: true, maxRetriesPerRequest: null });
+  const client = new Redis(url, { ...baseOptions(options), autoResubscribe: true, maxRetriesPerRequest: null });
+  if (options.onError !== undefined) client.on('error', options.onError);
+  return client;
 }
 
 /**

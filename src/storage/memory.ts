@@ -73,10 +73,17 @@ export class FaultController {
     this.#random = random;
   }
 
-  /** Fails the next `count` operations of kind `op` (or of any listed kind). */
-  failNext(op: ObjectStoreOp | readonly ObjectStoreOp[], count = 1, options: FaultOptions = {}): void {
+  /**
+   * Fails the next `count` operations of kind `op` (or of any listed kind), with the given
+   * error or {@link FaultOptions}.
+   */
+  failNext(op: ObjectStoreOp | readonly ObjectStoreOp[], count = 1, options: FaultOptions | Error = {}): void {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`failNext count ${count} must be a positive integer`);
-    this.#counted.push({ ops: new Set(typeof op === 'string' ? [op] : op), remaining: count, options });
+    this.#counted.push({
+      ops: new Set(typeof op === 'string' ? [op] : op),
+      remaining: count,
+      options: options instanceof Error ? { error: options } : options,
+    });
   }
 
   /**

@@ -13,6 +13,7 @@
  * Deliberately avoided, because local S3 servers get them wrong: conditional writes, suffix
  * ranges (`bytes=-N`), and flexible checksums (both checksum modes are `WHEN_REQUIRED`).
  */
+import { setMaxListeners } from 'node:events';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { Readable } from 'node:stream';
@@ -259,6 +260,8 @@ export class S3ObjectStore implements ObjectStore {
   constructor(url: string, options: S3ObjectStoreOptions = {}) {
     const location = parseS3Url(url);
     this.url = location.redactedUrl;
+    // Every backoff sleep listens for close(); many throttled operations may sleep at once.
+    setMaxListeners(0, this.#closing.signal);
     this.#bucket = location.bucket;
     this.#keyPrefix = location.keyPrefix;
     this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };

@@ -165,12 +165,13 @@ class Instance implements RedisServer {
 
   /**
    * Starts `sh` polling the test process; when it is gone (killed without running hooks) the
-   * shell kills the server. It also ends by itself once the server has exited.
+   * shell kills the server and removes its directory. It also ends by itself once the server
+   * has exited.
    */
   #startWatchdog(redisPid: number): void {
     const script =
       `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${redisPid} 2>/dev/null; do sleep 1; done; ` +
-      `kill -9 ${redisPid} 2>/dev/null; exit 0`;
+      `if ! kill -0 ${process.pid} 2>/dev/null; then kill -9 ${redisPid} 2>/dev/null; rm -rf '${this.dir}'; fi; exit 0`;
     // detached: the shell leads its own process group, so killing the group also ends `sleep`.
     const watchdog = spawn('sh', ['-c', script], { stdio: 'ignore', detached: true });
     watchdog.unref();

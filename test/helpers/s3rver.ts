@@ -3,8 +3,8 @@
  *
  * s3rver runs in a child process because it needs `--openssl-legacy-provider` on current
  * Node, which the test process should not inherit. The child prints `{"port":N}` once it
- * listens; it exits when its stdin closes, so it dies with the test process even when that
- * is killed without running any cleanup.
+ * listens. When its stdin closes it removes its directory and exits, so it goes away with the
+ * test process even when that is killed without running any cleanup.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -50,8 +50,12 @@ server.run().then(
   (address) => process.stdout.write(JSON.stringify({ port: address.port }) + '\\n'),
   (err) => { process.stderr.write(String(err && err.stack || err) + '\\n'); process.exit(1); },
 );
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
+const quit = () => {
+  require('node:fs').rmSync(config.directory, { recursive: true, force: true });
+  process.exit(0);
+};
+process.stdin.on('end', quit);
+process.stdin.on('error', quit);
 process.stdin.resume();
 `;
 

@@ -1,0 +1,191 @@
+/**
+ * File store specifics: key validation, crash-safe puts (no temp files left), directory
+ * pruning, and URL handling. The ObjectStore behaviour itself is in contract.test.ts.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError, StorageError } from '../../src/errors.js';
+import { FileObjectStore, TEMP_FILE_PREFIX, fileStoreRoot } from '../../src/storage/file.js';
+import type { ObjectInfo } from '../../src/storage/object-store.js';
+
+async function collect(iterable: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for await (const info of iterable) out.push(info);
+  return out;
+}
+
+/** Every file and directory under `dir`, as sorted relative paths (directories end in "/"). */
+function tree(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const full = join(d, entry.name);
+      if (entry.isDirectory()) {
+        out.push(`${relative(dir, full)}/`);
+        walk(full);
+      } else {
+        out.push(relative(dir, full));
+      }
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+let base: string;
+let root: string;
+let store: FileObjectStore;
+
+beforeEach(() => {
+  base = mkdtempSync(join(tmpdir(), 'strata-file-test-'));
+  root = join(base, 'objects');
+  store = new FileObjectStore(pathToFileURL(root).href);
+});
+
+afterEach(async () => {
+  await store.close();
+  rmSync(base, { recursive: true, force: true });
+});
+
+describe('FileObjectStore', () => {
+  it('keeps each object as a plain file at its key', async () => {
+    await store.put('topics/t/0/00000000000000000042', [Buffer.from('ab'), Buffer.from('cd')]);
+    expect(readFileSync(join(root, 'topics', 't', '0', '00000000000000000042'), 'utf8')).toBe('abcd');
+    expect(store.url).toBe(pathToFileURL(root).href);
+    expect(store.root).toBe(root);
+  });
+
+  it.each([
+    ['../escape', 'it has a ".." segment'],
+    ['a/../../escape', 'it has a ".." segment'],
+    ['./a', 'it has a "." segment'],
+    ['/etc/passwd', 'keys are relative, not absolute paths'],
+    ['', 'the key is empty'],
+    ['a//b', 'it has an empty path segment'],
+    ['a/', 'it has an empty path segment'],
+    ['a\0b', 'it contains a NUL byte'],
+    [`a/${TEMP_FILE_PREFIX}x`, `segments starting with "${TEMP_FILE_PREFIX}" are reserved for temporary files`],
+  ])('rejects key %j', async (key, reason) => {
+    for (const op of [() => store.put(key, Buffer.from('x')), () => store.get(key), () => store.head(key), () => store.delete([key])]) {
+      const err = await op().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StorageError);
+      expect(err).toMatchObject({ retriable: false });
+      expect((err as Error).message).toContain(`file store rejects key ${JSON.stringify(key)}: ${reason}`);
+    }
+    expect(readdirSync(base)).toEqual([]);
+  });
+
+  it('leaves no temporary files after puts, overwrites and concurrent puts', async () => {
+    await store.put('a/1', Buffer.from('one'));
+    await store.put('a/1', Buffer.from('uno'));
+    await Promise.all(Array.from({ length: 10 }, (_, i) => store.put(`a/b/${i}`, Buffer.alloc(100, i))));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => store.put('same', Buffer.alloc(10, i))));
+    expect(tree(root)).toEqual(['a/', 'a/1', 'a/b/', ...Array.from({ length: 10 }, (_, i) => `a/b/${i}`), 'same']);
+    expect(readFileSync(join(root, 'same')).length).toBe(10);
+  });
+
+  it('fails a put whose key collides with an object on its path, leaving no temp file', async () => {
+    await store.put('a', Buffer.from('file'));
+    const err = await store.put('a/b', Buffer.from('x')).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ retriable: false });
+    expect((err as Error).message).toMatch(/^file store put of "a\/b" under .* failed: .*a file store key cannot also be a directory/);
+    expect((err as Error).cause).toMatchObject({ code: 'EEXIST', syscall: 'mkdir' });
+    expect(tree(root)).toEqual(['a']);
+  });
+
+  it('fails a put onto a key that is a directory of other keys, leaving no temp file', async () => {
+    await store.put('x/y', Buffer.from('inner'));
+    const err = await store.put('x', Buffer.from('outer')).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ retriable: false });
+    expect(tree(root)).toEqual(['x/', 'x/y']);
+    expect((await store.get('x/y')).toString()).toBe('inner');
+  });
+
+  it('does not show a temp file left by a crash', async () => {
+    await store.put('d/k', Buffer.from('real'));
+    writeFileSync(join(root, 'd', `${TEMP_FILE_PREFIX}0123456789abcdef`), 'half-written');
+    expect(await collect(store.list(''))).toEqual([{ key: 'd/k', size: 4 }]);
+    expect(await collect(store.list('d/.'))).toEqual([]);
+  });
+
+  it('prunes directories emptied by delete, never the root or non-empty ones', async () => {
+    await store.put('p/q/r/1', Buffer.from('1'));
+    await store.put('p/q/2', Buffer.from('2'));
+    await store.put('top', Buffer.from('t'));
+    await store.delete(['p/q/r/1']);
+    expect(tree(root)).toEqual(['p/', 'p/q/', 'p/q/2', 'top']);
+    await store.delete(['p/q/2', 'top']);
+    expect(tree(root)).toEqual([]);
+    expect(existsSync(root)).toBe(true);
+  });
+
+  it('puts again into a directory a delete pruned', async () => {
+    await store.put('a/b/c', Buffer.from('1'));
+    await store.delete(['a/b/c']);
+    expect(existsSync(join(root, 'a'))).toBe(false);
+    await store.put('a/b/d', Buffer.from('2'));
+    expect((await store.get('a/b/d')).toString()).toBe('2');
+  });
+
+  it('survives puts racing deletes that prune the same directory', async () => {
+    const work: Promise<void>[] = [];
+    for (let i = 0; i < 30; i++) {
+      work.push(store.put(`race/${i}`, Buffer.from(String(i))).then(() => store.delete([`race/${i}`])));
+    }
+    await Promise.all(work);
+    await store.put('race/last', Buffer.from('ok'));
+    expect(await collect(store.list('race/'))).toEqual([{ key: 'race/last', size: 2 }]);
+  });
+
+  it('treats a directory as no object for get, head and delete', async () => {
+    await store.put('dir/inner', Buffer.from('v'));
+    expect(await store.head('dir')).toBeNull();
+    await expect(store.get('dir')).rejects.toMatchObject({ name: 'ObjectNotFoundError', key: 'dir' });
+    await store.delete(['dir']);
+    expect((await store.get('dir/inner')).toString()).toBe('v');
+  });
+
+  it('lists nothing for a root that does not exist yet, or a prefix no key can have', async () => {
+    expect(await collect(store.list(''))).toEqual([]);
+    await store.put('k', Buffer.from('v'));
+    expect(await collect(store.list('../'))).toEqual([]);
+    expect(await collect(store.list('a//'))).toEqual([]);
+  });
+
+  it('ignores other file types and works with fsync off', async () => {
+    const fast = new FileObjectStore(pathToFileURL(root).href, { fsync: false });
+    await fast.put('n/1', Buffer.from('x'));
+    mkdirSync(join(root, 'n', 'emptydir'));
+    expect(await collect(fast.list('n/'))).toEqual([{ key: 'n/1', size: 1 }]);
+    await fast.close();
+  });
+});
+
+describe('fileStoreRoot', () => {
+  it('accepts an absolute file URL and drops a trailing slash', () => {
+    expect(fileStoreRoot('file:///var/lib/strata/')).toBe('/var/lib/strata');
+    expect(fileStoreRoot('file:///var/lib/strata')).toBe('/var/lib/strata');
+    expect(fileStoreRoot('file:///')).toBe('/');
+  });
+
+  it('rejects a relative-looking URL with an actionable message', () => {
+    expect(() => fileStoreRoot('file://data/objects')).toThrow(ConfigError);
+    expect(() => fileStoreRoot('file://data/objects')).toThrow(
+      'storage URL "file://data/objects" is not a local file URL; write an absolute path with three slashes, e.g. file:///var/lib/strata',
+    );
+  });
+});
