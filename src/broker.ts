@@ -51,8 +51,21 @@ export class Broker {
     this.config = config;
     this.log = log;
     this.handlers = new Map(handlers.map((h) => [h.apiKey, h]));
-    this.redis = createCommandClient(config.redisUrl);
-    this.subscriber = createSubscriberClient(config.redisUrl);
+    // Connection errors repeat on every reconnect attempt while Redis is down; one line per
+    // outage is what an operator needs, and requests report their own failures.
+    let redisDown = false;
+    const onRedisError = (err: Error): void => {
+      if (redisDown) return;
+      redisDown = true;
+      this.log.warn({ err: err.message }, 'Redis connection error; reconnecting');
+    };
+    const redisOptions = { onError: onRedisError, connectionName: 'strata-broker' };
+    this.redis = createCommandClient(config.redisUrl, redisOptions);
+    this.subscriber = createSubscriberClient(config.redisUrl, redisOptions);
+    this.redis.on('ready', () => {
+      if (redisDown) this.log.info('Redis connection restored');
+      redisDown = false;
+    });
     this.store = openObjectStore(config.storageUrl);
     this.topics = new TopicStore(this.redis, log);
     this.partitions = new PartitionState(this.redis);

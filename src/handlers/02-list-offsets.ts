@@ -68,12 +68,11 @@ export const listOffsetsHandler = defineHandler({
               if (found) ({ offset, timestamp } = found);
             } else if (target >= 0) {
               const run = await broker.partitions.runAtTimestamp(ref, target);
-              const found = run ? await findInRun(broker.reader, run, target) : null;
-              if (found) {
-                const [o] = await broker.partitions.offsets([ref]);
-                const upper = req.isolationLevel === READ_COMMITTED ? o!.lso : o!.hw;
-                if (found.offset < upper) ({ offset, timestamp } = found);
-              }
+              const [o] = await broker.partitions.offsets([ref]);
+              // The run may straddle the log start after DeleteRecords: records below it are gone.
+              const found = run ? await findInRun(broker.reader, run, target, false, o!.logStart) : null;
+              const upper = req.isolationLevel === READ_COMMITTED ? o!.lso : o!.hw;
+              if (found && found.offset < upper) ({ offset, timestamp } = found);
             }
             // Each field exists only in some versions; the encoder refuses values a version lacks.
             if (v === 0) out.oldStyleOffsets = offset >= 0 ? [BigInt(offset)] : [];

@@ -14,10 +14,10 @@ export interface OffsetAndTimestamp {
 }
 
 /**
- * The first record in `run` whose timestamp is ≥ `target` (or, with `exact`, equal to it),
- * or null when the run has none.
+ * The first record in `run` at or after `minOffset` whose timestamp is ≥ `target` (or, with
+ * `exact`, equal to it), or null when the run has none.
  */
-export async function findInRun(reader: LogReader, run: Run, target: number, exact = false): Promise<OffsetAndTimestamp | null> {
+export async function findInRun(reader: LogReader, run: Run, target: number, exact = false, minOffset = 0): Promise<OffsetAndTimestamp | null> {
   const data = await reader.runBytes(run);
   let offset = run.base;
   for (const view of splitBatches(data)) {
@@ -25,6 +25,7 @@ export async function findInRun(reader: LogReader, run: Run, target: number, exa
     if (view.maxTimestamp >= target) {
       const decoded = await decodeBatch(view);
       for (const rec of decoded.records) {
+        if (offset + rec.offsetDelta < minOffset) continue;
         if (exact ? rec.timestamp === target : rec.timestamp >= target) {
           return { offset: offset + rec.offsetDelta, timestamp: rec.timestamp };
         }
