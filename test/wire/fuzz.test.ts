@@ -3,6 +3,8 @@
  * appended garbage) must either decode or raise WireError — never another exception, a hang
  * or a runaway allocation. Deterministic: every frame derives from a fixed seed.
  */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { API_CODECS, Reader, WireError, Writer, decodeRequest, decodeResponse } from '../../wire/index.js';
 import { encodeRequest, concatFrame } from '../../wire/index.js';
@@ -27,6 +29,19 @@ function seeds(): { request: Buffer[]; responses: { apiKey: number; version: num
     }
   }
   return { request, responses };
+}
+
+/** Request frames captured from real clients (test/fixtures/golden), as extra seeds. */
+function goldenRequests(): Buffer[] {
+  const root = path.join(import.meta.dirname, '..', 'fixtures', 'golden');
+  const frames: Buffer[] = [];
+  for (const client of readdirSync(root, { withFileTypes: true })) {
+    if (!client.isDirectory()) continue;
+    for (const f of readdirSync(path.join(root, client.name))) {
+      if (f.endsWith('.bin') && !f.endsWith('.response.bin')) frames.push(readFileSync(path.join(root, client.name, f)));
+    }
+  }
+  return frames;
 }
 
 function mutate(rng: Rng, src: Buffer): Buffer {
@@ -72,9 +87,12 @@ function expectOnlyWireError(fn: () => unknown, frame: Buffer): void {
 }
 
 describe('decoder fuzzing', () => {
-  const { request, responses } = seeds();
+  const { request: generated, responses } = seeds();
+  const golden = goldenRequests();
+  const request = [...generated, ...golden];
 
-  it('decodes every unmutated seed', () => {
+  it('decodes every unmutated seed, generated and captured', () => {
+    expect(golden.length).toBeGreaterThan(100);
     for (const f of request) expect(() => decodeRequest(f)).not.toThrow();
   });
 
