@@ -12,6 +12,7 @@ import type { BrokerConfig } from './config.js';
 import { HIGH_WATERMARK_CHANNEL } from './coordination/keys.js';
 import { PartitionState, type PartitionRef } from './coordination/partition-state.js';
 import { createCommandClient, createSubscriberClient, waitReady } from './coordination/redis.js';
+import { GroupCoordinator } from './groups/coordinator.js';
 import { HANDLERS } from './handlers/index.js';
 import type { Handler } from './handlers/handler.js';
 import { ByteLru } from './log/cache.js';
@@ -40,6 +41,7 @@ export class Broker {
   readonly blockCache: ByteLru;
   readonly reader: LogReader;
   readonly producerIds: ProducerIdAllocator;
+  readonly groups: GroupCoordinator;
   #ingest: IngestBuffer | null = null;
   #server: Server | null = null;
   #http: HttpServer | null = null;
@@ -84,6 +86,12 @@ export class Broker {
         sessionTimeoutMs: config.brokerSessionTimeoutMs,
         heartbeatMs: config.brokerHeartbeatMs,
       },
+      log,
+    );
+    this.groups = new GroupCoordinator(
+      this.redis,
+      this.registry,
+      { initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs, leaseMs: config.coordinatorLeaseMs },
       log,
     );
   }
@@ -142,6 +150,7 @@ export class Broker {
     await Promise.all([waitReady(this.redis), waitReady(this.subscriber)]);
     const nodeId = await this.registry.register();
     this.log = this.log.child({ nodeId });
+    this.groups.start();
     this.#ingest = new IngestBuffer(this.store, this.partitions, this.writeCache, { nodeId, flushMs: this.config.flushMs, flushBytes: this.config.flushBytes }, this.log);
     this.#ingest.onCommit((updates) => {
       this.notifier.notify(updates.map((u) => partitionKey(u.ref)));
@@ -213,6 +222,9 @@ export class Broker {
     this.notifier.close();
     const closed = new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
     for (const c of this.#connections) c.stopReading();
+    // Answer waiting joins (NOT_COORDINATOR, so members rediscover the coordinator) and hand
+    // groups over at once instead of letting their leases run out.
+    await this.groups.stop();
     const deadline = Date.now() + this.config.shutdownTimeoutMs;
     await this.#ingest?.drain();
     while ([...this.#connections].some((c) => c.inflight > 0) && Date.now() < deadline) {

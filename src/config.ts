@@ -49,6 +49,12 @@ export interface BrokerConfig {
   redisWaitTimeoutMs: number;
   /** How long SIGTERM waits for in-flight work before exiting anyway. */
   shutdownTimeoutMs: number;
+  groupMinSessionTimeoutMs: number;
+  groupMaxSessionTimeoutMs: number;
+  groupInitialRebalanceDelayMs: number;
+  /** How long a coordinator lease lasts without renewal (failover time after a broker dies). */
+  coordinatorLeaseMs: number;
+  offsetMetadataMaxBytes: number;
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'hostport' | 'url' | 'level';
@@ -95,6 +101,11 @@ export const BROKER_OPTIONS: readonly OptionSpec[] = [
   { key: 'blockSizeBytes', flag: 'block-size-bytes', kind: 'int', default: String(1024 * 1024), min: 4096, max: 64 * 1024 * 1024, help: 'size of the aligned blocks ranged reads fetch' },
   { key: 'redisWaitReplicas', flag: 'redis-wait-replicas', kind: 'int', default: '0', min: 0, max: 100, help: 'Redis replicas that must have a commit (WAIT) before a produce is acknowledged' },
   { key: 'redisWaitTimeoutMs', flag: 'redis-wait-timeout-ms', kind: 'int', default: '1000', min: 1, max: 60000, help: 'how long WAIT may take' },
+  { key: 'groupMinSessionTimeoutMs', flag: 'group-min-session-timeout-ms', kind: 'int', default: '6000', min: 1, max: 2147483647, help: 'smallest session timeout a consumer may ask for' },
+  { key: 'groupMaxSessionTimeoutMs', flag: 'group-max-session-timeout-ms', kind: 'int', default: '1800000', min: 1, max: 2147483647, help: 'largest session timeout a consumer may ask for' },
+  { key: 'groupInitialRebalanceDelayMs', flag: 'group-initial-rebalance-delay-ms', kind: 'int', default: '3000', min: 0, max: 600000, help: 'how long the first rebalance of an empty group waits for more members' },
+  { key: 'coordinatorLeaseMs', flag: 'coordinator-lease-ms', kind: 'int', default: '10000', min: 500, max: 600000, help: 'lease of a group or transaction coordinator; another broker takes over this long after its owner dies' },
+  { key: 'offsetMetadataMaxBytes', flag: 'offset-metadata-max-bytes', kind: 'int', default: '4096', min: 0, max: 1048576, help: 'largest metadata string of a committed offset' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', kind: 'int', default: '15000', min: 0, max: 600000, help: 'how long SIGTERM waits for in-flight work' },
 ];
 

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ErrorCode, ZERO_UUID } from '../../wire/index.js';
+import { redisCall } from '../coordination/redis.js';
 import type { Logger } from '../observability/logger.js';
 import { GLOBAL_KEYS } from './keys.js';
 import { validateTopicConfig } from './topic-configs.js';
@@ -123,6 +124,31 @@ export class TopicStore {
     if (hit) return hit;
     await this.#ensureLoaded(true);
     return this.#byId.get(topicId) ?? null;
+  }
+
+  /**
+   * Reads one topic by name straight from Redis, bypassing the cache. Admin changes (partition
+   * counts, configs, deletion) decide on what is stored now, not on a view that may be a
+   * couple of seconds old when a topics-changed message was missed.
+   */
+  async readByName(name: string): Promise<TopicInfo | null> {
+    const topicId = await redisCall('read topic', () => this.#redis.hget(GLOBAL_KEYS.topics, name));
+    if (topicId === null) return null;
+    const t = await this.readById(topicId);
+    return t !== null && t.name === name ? t : null;
+  }
+
+  /**
+   * Reads one topic by id straight from Redis (see {@link readByName}). A topic counts only
+   * while its name still maps to this id: creation writes the details before reserving the
+   * name, so details without the name are a creation in progress or one that lost a race.
+   */
+  async readById(topicId: string): Promise<TopicInfo | null> {
+    const h = await redisCall('read topic', () => this.#redis.hgetall(GLOBAL_KEYS.topic(topicId)));
+    const t = parseTopic(topicId, h);
+    if (t === null) return null;
+    const mapped = await redisCall('read topic', () => this.#redis.hget(GLOBAL_KEYS.topics, t.name));
+    return mapped === topicId ? t : null;
   }
 
   /** The cached topic for an id without a Redis round trip (hot paths), or undefined. */

@@ -1,0 +1,66 @@
+/**
+ * JoinGroup (key 11), versions 0–9.
+ *
+ * v1 rebalance timeout; v2 throttle time; v4 MEMBER_ID_REQUIRED for first joins (KIP-394);
+ * v5 static membership `groupInstanceId` (KIP-345); v6 flexible; v7 protocol type and name in
+ * the response (KIP-559); v8 join reason (KIP-800); v9 `skipAssignment` for a static leader
+ * that rejoins (KIP-814).
+ *
+ * The request waits in the group's state machine (src/groups/group.ts) until the generation
+ * completes; the answer is sent after the generation is persisted under the group's lease.
+ */
+import { ErrorCode, type JoinGroupResponse } from '../../wire/index.js';
+import { defineHandler } from './handler.js';
+
+export const joinGroupHandler = defineHandler({
+  apiKey: 11,
+  versions: [0, 9],
+  async handle(ctx, req) {
+    const { broker, header } = ctx;
+    const v = header.apiVersion;
+    const fail = (errorCode: number, memberId = req.memberId): JoinGroupResponse => ({
+      throttleTimeMs: 0,
+      errorCode,
+      generationId: -1,
+      protocolType: null,
+      protocolName: v >= 7 ? null : '',
+      leader: '',
+      skipAssignment: false,
+      memberId,
+      members: [],
+    });
+    if (req.groupId === '') return fail(ErrorCode.INVALID_GROUP_ID);
+    const cfg = broker.config;
+    if (req.sessionTimeoutMs < cfg.groupMinSessionTimeoutMs || req.sessionTimeoutMs > cfg.groupMaxSessionTimeoutMs) {
+      return fail(ErrorCode.INVALID_SESSION_TIMEOUT);
+    }
+    if (req.protocolType === '' || req.protocols.length === 0) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    return broker.groups.withGroup(req.groupId, true, (code) => fail(code), async (group) => {
+      const r = await group.join({
+        memberId: req.memberId,
+        groupInstanceId: v >= 5 ? req.groupInstanceId : null,
+        clientId: header.clientId ?? '',
+        clientHost: `/${ctx.connection.remoteAddress.replace(/:\d+$/, '')}`,
+        sessionTimeoutMs: req.sessionTimeoutMs,
+        // v0 has no rebalance timeout; Kafka uses the session timeout for it.
+        rebalanceTimeoutMs: v >= 1 ? req.rebalanceTimeoutMs : req.sessionTimeoutMs,
+        protocolType: req.protocolType,
+        // Copies: the group keeps these long after the request frame is gone.
+        protocols: req.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) })),
+        requireKnownMemberId: v >= 4,
+      });
+      if (r.errorCode !== ErrorCode.NONE) return fail(r.errorCode, r.memberId);
+      return {
+        throttleTimeMs: 0,
+        errorCode: ErrorCode.NONE,
+        generationId: r.generationId,
+        protocolType: v >= 7 ? r.protocolType : null,
+        protocolName: r.protocolName ?? (v >= 7 ? null : ''),
+        leader: r.leader,
+        skipAssignment: v >= 9 ? r.skipAssignment : false,
+        memberId: r.memberId,
+        members: r.members.map((m) => ({ memberId: m.memberId, groupInstanceId: v >= 5 ? m.groupInstanceId : null, metadata: m.metadata })),
+      };
+    });
+  },
+});

@@ -1,0 +1,80 @@
+/**
+ * CreatePartitions (key 37), versions 0–3.
+ *
+ * v1 changes only quota behaviour; v2 is flexible; v3 may answer quota errors (KIP-599:
+ * Strata has no quotas).
+ *
+ * Raises a topic's partition count. New partitions start empty at offset 0, and every broker
+ * serves them as soon as the topics-changed announcement refreshes its cache. As in Kafka, a
+ * count equal to the current one or lower is INVALID_PARTITIONS with Kafka's messages, and a
+ * topic named twice in one request is INVALID_REQUEST; counts over 100000 are
+ * INVALID_PARTITIONS (the limit CreateTopics applies). `validateOnly` checks without writing.
+ *
+ * Replica assignments are accepted and only their number is checked (one per new partition,
+ * else INVALID_REPLICA_ASSIGNMENT, as Kafka): placement is rendezvous hashing over live
+ * brokers and durability is the object store's, so the broker ids are not used.
+ */
+import { ErrorCode, type CreatePartitionsResponseCreatePartitionsTopicResult } from '../../wire/index.js';
+import { toKafkaErrorCode } from '../errors.js';
+import { defineHandler } from './handler.js';
+
+/** The largest partition count a topic may have (as CreateTopics). */
+const MAX_PARTITIONS = 100000;
+
+export const createPartitionsHandler = defineHandler({
+  apiKey: 37,
+  versions: [0, 3],
+  async handle(ctx, req) {
+    const { broker } = ctx;
+    const counts = new Map<string, number>();
+    for (const t of req.topics) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
+    const results: CreatePartitionsResponseCreatePartitionsTopicResult[] = [];
+    const answered = new Set<string>();
+    for (const t of req.topics) {
+      if (answered.has(t.name)) continue;
+      answered.add(t.name);
+      const out: CreatePartitionsResponseCreatePartitionsTopicResult = { name: t.name, errorCode: ErrorCode.NONE, errorMessage: null };
+      results.push(out);
+      const fail = (errorCode: number, errorMessage: string): void => {
+        out.errorCode = errorCode;
+        out.errorMessage = errorMessage;
+      };
+      if (counts.get(t.name)! > 1) {
+        fail(ErrorCode.INVALID_REQUEST, 'Duplicate topic in request.');
+        continue;
+      }
+      try {
+        // Read Redis, not the cache: a count from a stale cache could lower the real one.
+        const topic = await broker.topics.readByName(t.name);
+        if (!topic) {
+          fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${t.name}" does not exist`);
+          continue;
+        }
+        if (t.count < topic.partitions) {
+          fail(ErrorCode.INVALID_PARTITIONS, `Topic currently has ${topic.partitions} partitions, which is higher than the requested ${t.count}.`);
+          continue;
+        }
+        if (t.count === topic.partitions) {
+          fail(ErrorCode.INVALID_PARTITIONS, `Topic already has ${topic.partitions} partition(s).`);
+          continue;
+        }
+        if (t.count > MAX_PARTITIONS) {
+          fail(ErrorCode.INVALID_PARTITIONS, `partition count ${t.count} is over the limit of ${MAX_PARTITIONS}`);
+          continue;
+        }
+        const added = t.count - topic.partitions;
+        if (t.assignments !== null && t.assignments.length !== added) {
+          fail(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `Increasing the number of partitions by ${added} but ${t.assignments.length} assignments provided.`);
+          continue;
+        }
+        if (req.validateOnly) continue;
+        await broker.topics.setPartitionCount(topic, t.count);
+        ctx.log.info({ topic: t.name, from: topic.partitions, to: t.count }, 'partitions added');
+      } catch (err) {
+        ctx.log.warn({ err: (err as Error).message, topic: t.name }, 'create partitions failed');
+        fail(toKafkaErrorCode(err), (err as Error).message);
+      }
+    }
+    return { throttleTimeMs: 0, results };
+  },
+});
