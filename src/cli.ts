@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBroker } from './commands/broker.js';
 import { runDev } from './commands/dev.js';
+import { runGroups } from './commands/groups.js';
 
 /** Where a command writes; the process streams by default, a buffer in tests. */
 export interface CliOutput {
@@ -113,6 +114,13 @@ const devCommand: Command = {
   run: (args, output) => runDev(args, output),
 };
 
+const groupsCommand: Command = {
+  name: 'groups',
+  usage: 'groups list | describe <group> [--bootstrap host:port]',
+  summary: 'consumer groups: members, assignments, committed offsets and lag',
+  run: (args, output) => runGroups(args, output),
+};
+
 const brokerCommand: Command = {
   name: 'broker',
   usage: 'broker --redis URL --storage URL [options]',
@@ -121,7 +129,7 @@ const brokerCommand: Command = {
 };
 
 /** Every subcommand, in the order help lists them. */
-export const COMMANDS: readonly Command[] = [brokerCommand, devCommand, helpCommand, versionCommand];
+export const COMMANDS: readonly Command[] = [brokerCommand, devCommand, groupsCommand, helpCommand, versionCommand];
 
 
 /**
