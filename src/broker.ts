@@ -196,7 +196,10 @@ export class Broker {
         res.writeHead(status, { 'content-type': 'text/plain' });
         res.end(body + '\n');
       };
-      if (req.url === '/healthz') send(200, 'ok');
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(this.metricsText());
+      } else if (req.url === '/healthz') send(200, 'ok');
       else if (req.url === '/readyz') send(this.#ready && !this.#draining && this.redis.status === 'ready' ? 200 : 503, this.#ready && !this.#draining ? 'ready' : 'not ready');
       else send(404, 'not found');
     });
@@ -208,6 +211,33 @@ export class Broker {
         resolve();
       });
     });
+  }
+
+  /** Counters in the Prometheus text format (served on /metrics). */
+  metricsText(): string {
+    const store = this.store.stats();
+    const cpu = process.cpuUsage();
+    const wc = this.writeCache.stats();
+    const bc = this.blockCache.stats();
+    const lines: [string, string, number][] = [
+      ['strata_object_store_puts_total', 'counter', store.puts],
+      ['strata_object_store_gets_total', 'counter', store.gets],
+      ['strata_object_store_bytes_written_total', 'counter', store.bytesWritten],
+      ['strata_object_store_bytes_read_total', 'counter', store.bytesRead],
+      ['strata_object_store_retries_total', 'counter', store.retries],
+      ['strata_object_store_errors_total', 'counter', store.errors],
+      ['strata_segments_flushed_total', 'counter', this.#ingest?.flushCount ?? 0],
+      ['strata_ingest_pending_bytes', 'gauge', this.#ingest?.pendingBytes ?? 0],
+      ['strata_write_cache_bytes', 'gauge', wc.bytes],
+      ['strata_block_cache_bytes', 'gauge', bc.bytes],
+      ['strata_block_cache_hits_total', 'counter', bc.hits],
+      ['strata_block_cache_misses_total', 'counter', bc.misses],
+      ['strata_connections', 'gauge', this.#connections.size],
+      ['strata_groups_owned', 'gauge', this.groups.ownedGroups().length],
+      ['process_cpu_seconds_total', 'counter', (cpu.user + cpu.system) / 1e6],
+      ['process_resident_memory_bytes', 'gauge', process.memoryUsage().rss],
+    ];
+    return lines.map(([name, type, value]) => `# TYPE ${name} ${type}\n${name} ${value}\n`).join('');
   }
 
   /**
