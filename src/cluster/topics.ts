@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ErrorCode, ZERO_UUID } from '../../wire/index.js';
-import { redisCall } from '../coordination/redis.js';
+import { mapRedisError, redisCall } from '../coordination/redis.js';
 import type { Logger } from '../observability/logger.js';
 import { GLOBAL_KEYS } from './keys.js';
 import { validateTopicConfig } from './topic-configs.js';
@@ -76,13 +76,36 @@ export class TopicStore {
     this.#loadedAt = 0;
   }
 
+  /**
+   * Refreshes the cache when it is older than its TTL (or when forced). When Redis cannot be
+   * read and a cache exists, the cached view is kept and used — topics rarely change, and
+   * serving produce and fetch for known topics through a Redis hiccup beats failing them; the
+   * error surfaces only when there is nothing cached to answer from.
+   */
   async #ensureLoaded(force = false): Promise<void> {
     if (!force && Date.now() - this.#loadedAt < CACHE_TTL_MS) return;
     this.#loading ??= this.#load().finally(() => (this.#loading = null));
-    await this.#loading;
+    try {
+      await this.#loading;
+    } catch (err) {
+      // A forced reload decides a cache miss; it must not turn "cannot tell" into "no such topic".
+      if (force || !this.#everLoaded) throw err;
+      this.#log.debug({ err: (err as Error).message }, 'serving topics from cache while Redis is unavailable');
+    }
   }
 
+  #everLoaded = false;
+
   async #load(): Promise<void> {
+    try {
+      await this.#read();
+      this.#everLoaded = true;
+    } catch (err) {
+      throw mapRedisError(err, 'read topics');
+    }
+  }
+
+  async #read(): Promise<void> {
     const started = Date.now();
     const names = await this.#redis.hgetall(GLOBAL_KEYS.topics);
     const entries = Object.entries(names);

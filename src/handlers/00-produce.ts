@@ -24,7 +24,16 @@ import {
 import { Compression, TimestampType, checkProducedBatch, splitBatches, type RecordBatchView } from '../../wire/records/index.js';
 import { effectiveTopicConfig } from '../cluster/topic-configs.js';
 import { toKafkaErrorCode } from '../errors.js';
-import { NO_RESPONSE, defineHandler } from './handler.js';
+import { NO_RESPONSE, defineHandler, type ConnectionInfo } from './handler.js';
+
+/**
+ * Per connection, the turn to queue appends. Handlers of one connection run concurrently, and
+ * each awaits topic lookups before queuing its batches; without turns, a later pipelined
+ * request could reach the ingest buffer first and reorder a partition's batches (fatal for
+ * idempotent producers, which pipeline up to five requests). The turn is held only until the
+ * batches are queued, not until they commit.
+ */
+const appendTurns = new WeakMap<ConnectionInfo, Promise<void>>();
 
 const NO_LEADER = { leaderId: -1, leaderEpoch: -1 };
 
@@ -51,84 +60,101 @@ export const produceHandler = defineHandler({
     const acks = req.acks;
     const pending: Promise<void>[] = [];
     const responses: ProduceResponseTopicProduceResponse[] = [];
-
-    for (const topicData of req.topicData) {
-      const topicResponse: ProduceResponseTopicProduceResponse = { name: topicData.name, partitionResponses: [] };
-      responses.push(topicResponse);
-      const topic = await broker.topics.byName(topicData.name);
-      for (const pd of topicData.partitionData) {
-        const out = partitionResponse(pd.index, ErrorCode.NONE);
-        topicResponse.partitionResponses.push(out);
-        const fail = (code: number, message: string | null = null): void => {
-          out.errorCode = code;
-          out.errorMessage = message;
-        };
-        if (v < 3) {
-          fail(ErrorCode.UNSUPPORTED_VERSION, 'Produce v0-v2 (message format v0/v1) is not supported; use a client that sends Produce v3+');
-          continue;
-        }
-        if (acks !== -1 && acks !== 0 && acks !== 1) {
-          fail(ErrorCode.INVALID_REQUIRED_ACKS, `acks=${acks}; use -1, 0 or 1`);
-          continue;
-        }
-        if (!topic || pd.index < 0 || pd.index >= topic.partitions) {
-          fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-          continue;
-        }
-        const records = pd.records as Buffer | null;
-        let batches: RecordBatchView[];
+    const previous = appendTurns.get(ctx.connection);
+    let release!: () => void;
+    appendTurns.set(ctx.connection, new Promise<void>((r) => (release = r)));
+    try {
+      if (previous) await previous;
+      for (const topicData of req.topicData) {
+        const topicResponse: ProduceResponseTopicProduceResponse = { name: topicData.name, partitionResponses: [] };
+        responses.push(topicResponse);
+        let topic: Awaited<ReturnType<typeof broker.topics.byName>> = null;
+        let lookupError: unknown = null;
         try {
-          batches = records === null ? [] : splitBatches(records);
+          topic = await broker.topics.byName(topicData.name);
         } catch (err) {
-          fail(ErrorCode.CORRUPT_MESSAGE, (err as WireError).message);
-          continue;
+          lookupError = err;
         }
-        // Produce v3+ carries exactly one batch per partition (Kafka rejects anything else).
-        if (batches.length !== 1) {
-          fail(ErrorCode.INVALID_RECORD, `a produce request must carry exactly one record batch per partition, found ${batches.length}`);
-          continue;
+        for (const pd of topicData.partitionData) {
+          const out = partitionResponse(pd.index, ErrorCode.NONE);
+          topicResponse.partitionResponses.push(out);
+          const fail = (code: number, message: string | null = null): void => {
+            out.errorCode = code;
+            out.errorMessage = message;
+          };
+          if (lookupError !== null) {
+            fail(toKafkaErrorCode(lookupError), (lookupError as Error).message);
+            continue;
+          }
+          if (v < 3) {
+            fail(ErrorCode.UNSUPPORTED_VERSION, 'Produce v0-v2 (message format v0/v1) is not supported; use a client that sends Produce v3+');
+            continue;
+          }
+          if (acks !== -1 && acks !== 0 && acks !== 1) {
+            fail(ErrorCode.INVALID_REQUIRED_ACKS, `acks=${acks}; use -1, 0 or 1`);
+            continue;
+          }
+          if (!topic || pd.index < 0 || pd.index >= topic.partitions) {
+            fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+            continue;
+          }
+          const records = pd.records as Buffer | null;
+          let batches: RecordBatchView[];
+          try {
+            batches = records === null ? [] : splitBatches(records);
+          } catch (err) {
+            fail(ErrorCode.CORRUPT_MESSAGE, (err as WireError).message);
+            continue;
+          }
+          // Produce v3+ carries exactly one batch per partition (Kafka rejects anything else).
+          if (batches.length !== 1) {
+            fail(ErrorCode.INVALID_RECORD, `a produce request must carry exactly one record batch per partition, found ${batches.length}`);
+            continue;
+          }
+          const batch = batches[0]!;
+          const rejection = checkProducedBatch(batch);
+          if (rejection) {
+            fail(ErrorCode[rejection.errorName], rejection.message);
+            continue;
+          }
+          const maxMessageBytes = Number(effectiveTopicConfig('max.message.bytes', topic.configs, broker.config));
+          if (batch.sizeInBytes > maxMessageBytes) {
+            fail(ErrorCode.MESSAGE_TOO_LARGE, `record batch of ${batch.sizeInBytes} bytes exceeds max.message.bytes ${maxMessageBytes}`);
+            continue;
+          }
+          if (batch.compression === Compression.ZSTD && v < 7) {
+            fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, 'zstd needs Produce v7 or later');
+            continue;
+          }
+          if (req.transactionalId !== null || batch.isTransactional) {
+            fail(ErrorCode.INVALID_TXN_STATE, 'transactional produce is not supported yet');
+            continue;
+          }
+          // The epoch clients see in Metadata is 0; stamp it so fetch-side epoch checks agree.
+          batch.setPartitionLeaderEpoch(0);
+          let logAppendTime = -1;
+          if (effectiveTopicConfig('message.timestamp.type', topic.configs, broker.config) === 'LogAppendTime') {
+            logAppendTime = Date.now();
+            batch.setMaxTimestamp(TimestampType.LOG_APPEND_TIME, logAppendTime);
+          }
+          const appended = broker.ingest.append({ topicId: topic.topicId, partition: pd.index }, batches).then(
+            (outcome) => {
+              const r = outcome.results[0]!;
+              if (r.errorCode !== ErrorCode.NONE) {
+                fail(r.errorCode);
+                return;
+              }
+              out.baseOffset = BigInt(r.baseOffset);
+              out.logAppendTimeMs = BigInt(logAppendTime);
+              out.logStartOffset = BigInt(outcome.logStart);
+            },
+            (err: unknown) => fail(toKafkaErrorCode(err), (err as Error).message),
+          );
+          pending.push(appended);
         }
-        const batch = batches[0]!;
-        const rejection = checkProducedBatch(batch);
-        if (rejection) {
-          fail(ErrorCode[rejection.errorName], rejection.message);
-          continue;
-        }
-        const maxMessageBytes = Number(effectiveTopicConfig('max.message.bytes', topic.configs, broker.config));
-        if (batch.sizeInBytes > maxMessageBytes) {
-          fail(ErrorCode.MESSAGE_TOO_LARGE, `record batch of ${batch.sizeInBytes} bytes exceeds max.message.bytes ${maxMessageBytes}`);
-          continue;
-        }
-        if (batch.compression === Compression.ZSTD && v < 7) {
-          fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, 'zstd needs Produce v7 or later');
-          continue;
-        }
-        if (req.transactionalId !== null || batch.isTransactional) {
-          fail(ErrorCode.INVALID_TXN_STATE, 'transactional produce is not supported yet');
-          continue;
-        }
-        // The epoch clients see in Metadata is 0; stamp it so fetch-side epoch checks agree.
-        batch.setPartitionLeaderEpoch(0);
-        let logAppendTime = -1;
-        if (effectiveTopicConfig('message.timestamp.type', topic.configs, broker.config) === 'LogAppendTime') {
-          logAppendTime = Date.now();
-          batch.setMaxTimestamp(TimestampType.LOG_APPEND_TIME, logAppendTime);
-        }
-        const appended = broker.ingest.append({ topicId: topic.topicId, partition: pd.index }, batches).then(
-          (outcome) => {
-            const r = outcome.results[0]!;
-            if (r.errorCode !== ErrorCode.NONE) {
-              fail(r.errorCode);
-              return;
-            }
-            out.baseOffset = BigInt(r.baseOffset);
-            out.logAppendTimeMs = BigInt(logAppendTime);
-            out.logStartOffset = BigInt(outcome.logStart);
-          },
-          (err: unknown) => fail(toKafkaErrorCode(err), (err as Error).message),
-        );
-        pending.push(appended);
       }
+    } finally {
+      release();
     }
     if (acks === 0) {
       // Nothing is answered, but failures are still worth a line in the log.

@@ -58,14 +58,21 @@ export const fetchHandler = defineHandler({
     const slots: Slot[] = [];
 
     for (const ft of req.topics) {
-      const topic = v >= 13 ? await broker.topics.byId(ft.topicId) : await broker.topics.byName(ft.topic);
+      let topic: Awaited<ReturnType<typeof broker.topics.byName>> = null;
+      let lookupError: number | null = null;
+      try {
+        topic = v >= 13 ? await broker.topics.byId(ft.topicId) : await broker.topics.byName(ft.topic);
+      } catch (err) {
+        lookupError = toKafkaErrorCode(err);
+      }
       const tr: FetchResponseFetchableTopicResponse = { topic: v <= 12 ? ft.topic : '', topicId: ft.topicId, partitions: [] };
       responses.push(tr);
       for (const fp of ft.partitions) {
         const out = emptyPartition(fp.partition, ErrorCode.NONE);
         tr.partitions.push(out);
         const fetchOffset = wireToNumber(fp.fetchOffset);
-        if (!topic) out.errorCode = v >= 13 ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        if (lookupError !== null) out.errorCode = lookupError;
+        else if (!topic) out.errorCode = v >= 13 ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else if (fp.partition < 0 || fp.partition >= topic.partitions) out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else if (fp.currentLeaderEpoch > 0) out.errorCode = ErrorCode.UNKNOWN_LEADER_EPOCH;
         else if (fetchOffset === null) out.errorCode = ErrorCode.OFFSET_OUT_OF_RANGE;

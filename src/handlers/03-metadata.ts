@@ -13,6 +13,7 @@
  * `LEADER_NOT_AVAILABLE` is never answered for an existing topic.
  */
 import { ErrorCode, ZERO_UUID, type MetadataResponseTopic } from '../../wire/index.js';
+import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler } from './handler.js';
 import type { TopicInfo } from '../cluster/topics.js';
 
@@ -69,7 +70,13 @@ export const metadataHandler = defineHandler({
           topics.push(t ? describe(t) : failed(ErrorCode.UNKNOWN_TOPIC_ID, null, wanted.topicId));
           continue;
         }
-        let t = await broker.topics.byName(wanted.name);
+        let t;
+        try {
+          t = await broker.topics.byName(wanted.name);
+        } catch (err) {
+          topics.push(failed(toKafkaErrorCode(err), wanted.name));
+          continue;
+        }
         if (!t && autoCreate) {
           const created = await broker.topics.create(wanted.name, broker.config.numPartitions, broker.config.defaultReplicationFactor, {});
           if (created.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) t = await broker.topics.byName(wanted.name);

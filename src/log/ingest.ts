@@ -202,7 +202,7 @@ export class IngestBuffer {
       });
       for (const l of this.#listeners) l(updates);
     } catch (err) {
-      commitDone();
+      void previousCommit.then(commitDone);
       this.#log.warn({ err: (err as Error).message, objectKey }, 'flush failed; its produce requests get a retriable error');
       for (const p of parts) for (const a of p.appends) a.reject(err);
     }

@@ -16,6 +16,7 @@ import {
   type RequestHeader,
 } from '../../wire/index.js';
 import type { Broker } from '../broker.js';
+import { BrokerError } from '../errors.js';
 import { NO_RESPONSE, zoneFromClientId, type ConnectionInfo, type Handler } from '../handlers/handler.js';
 import { apiVersionsKeys } from '../handlers/18-api-versions.js';
 import type { Logger } from '../observability/logger.js';
@@ -184,7 +185,13 @@ export class Connection {
   #handlerFailed(header: RequestHeader, err: unknown): void {
     // Handlers map every expected failure to Kafka error codes in their response; reaching
     // here is a bug. Closing is the only answer that cannot leave the client waiting forever.
-    this.#log.error({ err, apiKey: header.apiKey, apiVersion: header.apiVersion }, 'handler failed; closing connection');
+    if (err instanceof BrokerError) {
+      // An infrastructure fault outside any per-partition boundary (e.g. Redis down): closing
+      // makes the client reconnect and retry, which is what a retriable error would do.
+      this.#log.warn({ err: err.message, apiKey: header.apiKey }, 'request failed on an infrastructure fault; closing connection');
+    } else {
+      this.#log.error({ err, apiKey: header.apiKey, apiVersion: header.apiVersion }, 'handler failed; closing connection');
+    }
     this.close('handler failure');
   }
 

@@ -2,19 +2,24 @@
  * Test helper: a Strata cluster on free loopback ports — a real redis-server, a real object
  * store (a temporary file store, or s3rver), and brokers either in this process (fast, for
  * handler tests) or as child processes running the built CLI (for SIGKILL fault tests).
+ * `storage: 'memory'` gives in-process brokers one shared, uniquely named memory store
+ * (`memory://<name>`), each broker with its own fault controller for injection tests.
  * `stop()` tears everything down; an exit hook kills child brokers left behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Broker } from '../../src/broker.js';
 import { parseBrokerConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/observability/logger.js';
+import { MemoryObjectStore } from '../../src/storage/memory.js';
 import { freePort, startRedis, type RedisServer } from './redis.js';
 import { startS3rver, type S3rver } from './s3rver.js';
 
-export type StorageKind = 'file' | 's3';
+/** `memory` needs in-process brokers: the store lives in this process. */
+export type StorageKind = 'file' | 's3' | 'memory';
 
 export interface ClusterOptions {
   brokers?: number;
@@ -34,6 +39,11 @@ export interface ClusterBroker {
   /** The in-process broker, when not a child process. */
   readonly broker: Broker | null;
   readonly child: ChildProcess | null;
+  /**
+   * The broker's own view of the shared memory store (storage 'memory' only): its `faults`
+   * inject failures and latency into this broker's operations, its `stats()` count them.
+   */
+  readonly memoryStore: MemoryObjectStore | null;
   /** SIGKILL (child) or abrupt stop without drain (in-process is not supported: throws). */
   kill(): Promise<void>;
   /** Graceful stop (SIGTERM for children). */
@@ -75,6 +85,9 @@ async function waitListening(port: number, child: ChildProcess, timeoutMs: numbe
 
 /** Starts Redis, the object store and `brokers` brokers. */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
+  if (options.storage === 'memory' && options.processes) {
+    throw new Error("storage 'memory' lives in the test process; it needs in-process brokers (processes: false)");
+  }
   const redis = await startRedis();
   let s3: S3rver | null = null;
   let dir: string | null = null;
@@ -82,6 +95,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   if (options.storage === 's3') {
     s3 = await startS3rver();
     storageUrl = s3.url;
+  } else if (options.storage === 'memory') {
+    storageUrl = `memory://strata-test-${randomBytes(6).toString('hex')}`;
   } else {
     dir = mkdtempSync(path.join(os.tmpdir(), 'strata-objects-'));
     storageUrl = `file://${dir}`;
@@ -111,6 +126,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
         nodeIdHint: -1,
         broker: null,
         child,
+        memoryStore: null,
         async kill() {
           child.kill('SIGKILL');
           await exited();
@@ -130,6 +146,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       nodeIdHint: broker.nodeId,
       broker,
       child: null,
+      memoryStore: broker.store instanceof MemoryObjectStore ? broker.store : null,
       kill() {
         throw new Error('kill() needs processes: true');
       },
