@@ -13,9 +13,9 @@ export interface PartitionRef {
   partition: number;
 }
 
-/** The four keys of one partition, in the order the partition scripts take them. */
+/** The keys of one partition, in the order the partition scripts take them. */
 export interface PartitionKeys {
-  /** Hash: `hw` (next offset to assign), `logStart`, `maxts` (running max batch timestamp). */
+  /** Hash: `hw` (next offset to assign), `logStart`, `maxts` (running max batch timestamp), `lso` (while a transaction is open). */
   meta: string;
   /** Sorted set of runs: score = last offset, member = `base|last|maxTs|byteStart|byteLength|batchCount|objectKey`. */
   idx: string;
@@ -23,6 +23,10 @@ export interface PartitionKeys {
   tidx: string;
   /** Hash: producer id → producer state string (see `producer-state` in commit.lua). */
   producers: string;
+  /** Hash: producer id → `epoch|firstOffset` of its transaction open on this partition. */
+  txn: string;
+  /** Sorted set of aborted transactions: score = marker offset, member = `pid|first|marker`. */
+  aborted: string;
 }
 
 /** Global counter that producer-id blocks are taken from (`INCRBY`). */
@@ -39,5 +43,12 @@ export function partitionTag(ref: PartitionRef): string {
 /** The partition's keys (see {@link PartitionKeys}). */
 export function partitionKeys(ref: PartitionRef): PartitionKeys {
   const tag = partitionTag(ref);
-  return { meta: `${tag}:meta`, idx: `${tag}:idx`, tidx: `${tag}:tidx`, producers: `${tag}:producers` };
+  return {
+    meta: `${tag}:meta`,
+    idx: `${tag}:idx`,
+    tidx: `${tag}:tidx`,
+    producers: `${tag}:producers`,
+    txn: `${tag}:txn`,
+    aborted: `${tag}:aborted`,
+  };
 }

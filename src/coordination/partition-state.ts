@@ -110,7 +110,8 @@ function metaNumber(value: string | null | undefined, absent: number): number {
 
 function toOffsets(values: (string | null)[]): PartitionOffsets {
   const hw = metaNumber(values[0], 0);
-  return { hw, logStart: metaNumber(values[1], 0), lso: hw };
+  // `lso` is stored only while a transaction is open on the partition; otherwise it is hw.
+  return { hw, logStart: metaNumber(values[1], 0), lso: Math.min(hw, metaNumber(values[2], hw)) };
 }
 
 /** Encodes updates as `topicId:partition:hw;…` (topic ids are base64url: no `:` or `;`). */
@@ -173,7 +174,7 @@ export class PartitionState {
         args[at++] = b.flags;
         args[at++] = b.recordCount;
       }
-      return { script: 'commit', keys: [k.meta, k.idx, k.tidx, k.producers], args };
+      return { script: 'commit', keys: [k.meta, k.idx, k.tidx, k.producers, k.txn, k.aborted], args };
     });
     const replies = await this.#scripts.runMany(calls);
     return replies.map((reply, i) => {
@@ -191,7 +192,7 @@ export class PartitionState {
   async offsets(refs: readonly PartitionRef[]): Promise<PartitionOffsets[]> {
     if (refs.length === 0) return [];
     const pipeline = this.#redis.pipeline();
-    for (const ref of refs) pipeline.hmget(partitionKeys(ref).meta, 'hw', 'logStart');
+    for (const ref of refs) pipeline.hmget(partitionKeys(ref).meta, 'hw', 'logStart', 'lso');
     const replies = await redisCall('read offsets', () => pipeline.exec());
     return (replies ?? []).map(([err, values]) => {
       if (err) throw mapRedisError(err, 'read offsets');
@@ -208,7 +209,7 @@ export class PartitionState {
   async runsFrom(ref: PartitionRef, fromOffset: number, limit: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }> {
     const k = partitionKeys(ref);
     const pipeline = this.#redis.pipeline();
-    pipeline.hmget(k.meta, 'hw', 'logStart');
+    pipeline.hmget(k.meta, 'hw', 'logStart', 'lso');
     pipeline.zrangebyscore(k.idx, fromOffset, '+inf', 'LIMIT', 0, limit);
     const replies = await redisCall('read runs', () => pipeline.exec());
     const [[metaErr, meta], [idxErr, members]] = replies ?? [];
@@ -301,7 +302,61 @@ export class PartitionState {
   /** Removes all of the partition's keys (topic deletion). */
   async deletePartition(ref: PartitionRef): Promise<void> {
     const k = partitionKeys(ref);
-    await redisCall('delete partition', () => this.#redis.del(k.meta, k.idx, k.tidx, k.producers));
+    await redisCall('delete partition', () => this.#redis.del(k.meta, k.idx, k.tidx, k.producers, k.txn, k.aborted));
+  }
+
+  /**
+   * Opens a producer's transaction on partitions (AddPartitionsToTxn), so that its
+   * transactional batches are accepted there; one script call per partition, pipelined.
+   * Returns an error code per partition: NONE, INVALID_PRODUCER_EPOCH or CONCURRENT_TRANSACTIONS.
+   */
+  async openTransaction(refs: readonly PartitionRef[], producerId: number, producerEpoch: number): Promise<number[]> {
+    const calls: ScriptCall[] = refs.map((ref) => {
+      const k = partitionKeys(ref);
+      return { script: 'txn-open', keys: [k.producers, k.txn], args: [producerId, producerEpoch] };
+    });
+    return (await this.#scripts.runMany(calls)) as number[];
+  }
+
+  /** Whether a producer's transaction is open on a partition with the given epoch. */
+  async isTransactionOpen(ref: PartitionRef, producerId: number, producerEpoch: number): Promise<boolean> {
+    const raw = await redisCall('read transaction', () => this.#redis.hget(partitionKeys(ref).txn, String(producerId)));
+    return raw !== null && Number(raw.slice(0, raw.indexOf('|'))) === producerEpoch;
+  }
+
+  /**
+   * Aborted transactions overlapping offsets [fromOffset, toOffset): those whose abort marker
+   * is at or after `fromOffset` and whose first offset is below `toOffset` — what a
+   * read_committed Fetch returns so the client can drop their records.
+   */
+  async abortedTransactions(ref: PartitionRef, fromOffset: number, toOffset: number): Promise<{ producerId: number; firstOffset: number }[]> {
+    const members = await redisCall('read aborted transactions', () => this.#redis.zrangebyscore(partitionKeys(ref).aborted, fromOffset, '+inf'));
+    const out: { producerId: number; firstOffset: number }[] = [];
+    for (const m of members) {
+      const [pid, first] = m.split('|');
+      const firstOffset = Number(first);
+      if (firstOffset < toOffset) out.push({ producerId: Number(pid), firstOffset });
+    }
+    return out;
+  }
+
+  /** Open transactions of a partition: producer id → epoch and first offset (-1 before data). */
+  async openTransactions(ref: PartitionRef): Promise<{ producerId: number; epoch: number; firstOffset: number }[]> {
+    const all = await redisCall('read transactions', () => this.#redis.hgetall(partitionKeys(ref).txn));
+    return Object.entries(all).map(([pid, v]) => {
+      const [epoch, first] = v.split('|');
+      return { producerId: Number(pid), epoch: Number(epoch), firstOffset: Number(first) };
+    });
+  }
+
+  /** Producer states of a partition (DescribeProducers): id → epoch and its newest batch. */
+  async producers(ref: PartitionRef): Promise<{ producerId: number; epoch: number; lastSequence: number; lastOffset: number }[]> {
+    const all = await redisCall('read producers', () => this.#redis.hgetall(partitionKeys(ref).producers));
+    return Object.entries(all).map(([pid, raw]) => {
+      const parts = raw.split(';');
+      const last = parts.length > 1 ? parts[parts.length - 1]!.split(',') : null;
+      return { producerId: Number(pid), epoch: Number(parts[0]), lastSequence: last ? Number(last[1]) : -1, lastOffset: last ? Number(last[2]) : -1 };
+    });
   }
 
   /** Publishes new high watermarks (one message) so long-polling fetches on every broker wake. */

@@ -15,11 +15,13 @@
  * broker or announced by others; a partition error answers at once.
  */
 import { ErrorCode, type FetchResponseFetchableTopicResponse, type FetchResponsePartitionData } from '../../wire/index.js';
+import { BatchField } from '../../wire/records/index.js';
 import type { PartitionRef } from '../coordination/partition-state.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { partitionKey } from '../log/notifier.js';
 import type { ReadResult } from '../log/reader.js';
 import { wireToNumber } from '../offsets.js';
+import type { Broker } from '../broker.js';
 import { defineHandler } from './handler.js';
 
 const READ_COMMITTED = 1;
@@ -135,13 +137,38 @@ export const fetchHandler = defineHandler({
         if (kept.length > 0) anyData = true;
         out.records = kept;
       });
-      if (anyError || total >= req.minBytes || Date.now() >= deadline || broker.draining) break;
+      if (anyError || total >= req.minBytes || Date.now() >= deadline || broker.draining) {
+        if (readCommitted) await addAbortedTransactions(broker, live);
+        break;
+      }
       // Woken by a commit or the deadline; either way read again (a commit at the deadline counts).
       await broker.notifier.wait(keys, deadline - Date.now());
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] };
   },
 });
+
+/**
+ * Fills in, for read_committed answers, the aborted transactions overlapping the returned
+ * batches, so the client can drop those records (KIP-98).
+ */
+async function addAbortedTransactions(broker: Broker, slots: readonly Slot[]): Promise<void> {
+  await Promise.all(
+    slots.map(async (s) => {
+      const records = s.out.records as Buffer[] | null;
+      if (!records || records.length === 0 || s.out.errorCode !== ErrorCode.NONE) return;
+      const last = records[records.length - 1]!;
+      const end = Number(last.readBigInt64BE(BatchField.baseOffset)) + last.readInt32BE(BatchField.lastOffsetDelta) + 1;
+      try {
+        const aborted = await broker.partitions.abortedTransactions(s.ref!, s.fetchOffset, end);
+        s.out.abortedTransactions = aborted.map((a) => ({ producerId: BigInt(a.producerId), firstOffset: BigInt(a.firstOffset) }));
+      } catch (err) {
+        s.out.errorCode = toKafkaErrorCode(err);
+        s.out.records = null;
+      }
+    }),
+  );
+}
 
 function sumLength(bufs: readonly Buffer[]): number {
   let n = 0;

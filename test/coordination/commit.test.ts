@@ -143,6 +143,8 @@ describe('commit: idempotent producers', () => {
   it('stores the producer state as epoch;firstSeq,lastSeq,baseOffset,flags entries, keeping the last five', async () => {
     const ref = freshPartition();
     const k = partitionKeys(ref);
+    // The second batch is transactional, so the producer's transaction must be open here.
+    expect(await state.openTransaction([ref], pid, 2)).toEqual([0]);
     await commitOne(ref, 'o', [idem(0, 10, 1, pid, 2, 0), { ...idem(10, 10, 2, pid, 2, 2), flags: 1 }]);
     expect(await redis.hget(k.producers, String(pid))).toBe('2;0,1,0,0;2,4,2,1');
     await commitOne(ref, 'p', [5, 6, 7, 8].map((n, i) => idem(i * 10, 10, 0, pid, 2, n)));

@@ -4,11 +4,22 @@
 -- KEYS[2] idx        sorted set of runs (score = last offset)
 -- KEYS[3] tidx       sorted set: score = running max timestamp, member = last offset
 -- KEYS[4] producers  hash: producer id -> producer state string
+-- KEYS[5] txn        hash: producer id -> "<epoch>|<firstOffset>" of the transaction open on
+--                    this partition (firstOffset -1 until its first batch arrives)
+-- KEYS[6] aborted    sorted set of aborted transactions: score = abort marker offset,
+--                    member "<producerId>|<firstOffset>|<markerOffset>"
 -- ARGV[1] objectKey  ARGV[2] batch count B, then 9 values per batch, in log order:
 --   byteStart byteLength lastOffsetDelta producerId producerEpoch baseSequence maxTimestamp
 --   flags recordCount
---   (flags bit 0 = transactional, bit 1 = control; stored in the producer state, not yet acted on;
---   recordCount is accepted for the transaction work and unused here)
+--   flags: bit 0 transactional, bit 1 control (a transaction marker), bit 2 abort (with bit 1)
+--   recordCount is accepted and unused.
+--
+-- Transactions: a transactional data batch is accepted only when its producer opened a
+-- transaction on this partition with the same epoch (AddPartitionsToTxn, txn-open.lua) — the
+-- server-side defence that also protects clients using old protocol versions — otherwise
+-- INVALID_TXN_STATE. A marker closes the producer's transaction here; an abort marker records
+-- the aborted range. The LSO (meta field lso, absent when no transaction is open) is the
+-- first offset of the oldest open transaction; it is recomputed whenever transactions change.
 --
 -- Returns a flat array: per batch `code, baseOffset, duplicate (0/1)`, then hw and logStart.
 -- code 0 with duplicate 1 means the batch was already stored at baseOffset (Kafka answers a
@@ -24,6 +35,10 @@
 
 local OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 local INVALID_PRODUCER_EPOCH = 47
+local INVALID_TXN_STATE = 48
+local FLAG_TRANSACTIONAL = 1
+local FLAG_CONTROL = 2
+local FLAG_ABORT = 4
 -- Kafka keeps the metadata of the last five batches per producer: a producer has at most five
 -- requests in flight (max.in.flight.requests.per.connection <= 5 with idempotence), so any
 -- retry it can send is one of these five.
@@ -37,7 +52,7 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
-local metaKey, idxKey, tidxKey, producersKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local metaKey, idxKey, tidxKey, producersKey, txnKey, abortedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local objectKey = ARGV[1]
 local count = tonumber(ARGV[2])
 if count == nil or count < 0 or #ARGV ~= 2 + 9 * count then
@@ -92,6 +107,31 @@ local function markDirty(pid)
   end
 end
 
+-- Open transactions touched by this commit: pid -> { epoch, first } (false = closed now).
+local txns = {}
+local txnsChanged = false
+local function loadTxn(pid)
+  local t = txns[pid]
+  if t ~= nil then
+    return t
+  end
+  local raw = redis.call('HGET', txnKey, pid)
+  if not raw then
+    txns[pid] = false
+    return false
+  end
+  local e, f = string.match(raw, '^(%d+)|(-?%d+)$')
+  t = { epoch = tonumber(e), first = tonumber(f) }
+  txns[pid] = t
+  return t
+end
+
+local function hasFlag(flags, bit)
+  return math.floor(flags / bit) % 2 == 1
+end
+
+local abortedNew = {}
+
 local out = {}
 local runs = {}
 local run = nil
@@ -118,7 +158,22 @@ for i = 0, count - 1 do
   local code, duplicateOf = 0, nil
   local state = nil
   local lastSequence = 0
-  if producerId >= 0 then
+  local isControl = hasFlag(flags, FLAG_CONTROL)
+  if producerId >= 0 and isControl then
+    -- A transaction marker from the coordinator: no sequence; a newer epoch fences older ones.
+    state = loadState(pidArg)
+    if state == nil then
+      state = { epoch = epoch, entries = {} }
+      states[pidArg] = state
+      markDirty(pidArg)
+    elseif epoch < state.epoch then
+      code = INVALID_PRODUCER_EPOCH
+    elseif epoch > state.epoch then
+      state.epoch = epoch
+      state.entries = {}
+      markDirty(pidArg)
+    end
+  elseif producerId >= 0 then
     lastSequence = (baseSequence + lastOffsetDelta) % SEQ_MOD
     state = loadState(pidArg)
     if state == nil then
@@ -158,6 +213,14 @@ for i = 0, count - 1 do
     end
   end
 
+  local txn = nil
+  if code == 0 and duplicateOf == nil and producerId >= 0 and not isControl and hasFlag(flags, FLAG_TRANSACTIONAL) then
+    txn = loadTxn(pidArg)
+    if not txn or txn.epoch ~= epoch then
+      code = INVALID_TXN_STATE
+    end
+  end
+
   if code ~= 0 then
     out[#out + 1] = code
     out[#out + 1] = -1
@@ -172,7 +235,20 @@ for i = 0, count - 1 do
     local base = hw
     local last = base + lastOffsetDelta
     hw = last + 1
-    if state ~= nil then
+    if txn and txn.first < 0 then
+      txn.first = base
+      txnsChanged = true
+    end
+    if isControl then
+      local open = loadTxn(pidArg)
+      if open then
+        if hasFlag(flags, FLAG_ABORT) and open.first >= 0 then
+          abortedNew[#abortedNew + 1] = { pidArg, open.first, base }
+        end
+        txns[pidArg] = false
+        txnsChanged = true
+      end
+    elseif state ~= nil then
       local entries = state.entries
       entries[#entries + 1] = { baseSequence, lastSequence, base, flags }
       if #entries > MAX_ENTRIES then
@@ -225,6 +301,33 @@ for _, pid in ipairs(dirtyOrder) do
     parts[#parts + 1] = fmt(e[1]) .. ',' .. fmt(e[2]) .. ',' .. fmt(e[3]) .. ',' .. fmt(e[4])
   end
   redis.call('HSET', producersKey, pid, table.concat(parts, ';'))
+end
+
+for _, a in ipairs(abortedNew) do
+  redis.call('ZADD', abortedKey, fmt(a[3]), a[1] .. '|' .. fmt(a[2]) .. '|' .. fmt(a[3]))
+end
+if txnsChanged then
+  for pid, t in pairs(txns) do
+    if t then
+      redis.call('HSET', txnKey, pid, fmt(t.epoch) .. '|' .. fmt(t.first))
+    else
+      redis.call('HDEL', txnKey, pid)
+    end
+  end
+  -- LSO: the first offset of the oldest open transaction that has data; absent means hw.
+  local lso = nil
+  local all = redis.call('HGETALL', txnKey)
+  for j = 2, #all, 2 do
+    local f = tonumber(string.match(all[j], '|(-?%d+)$'))
+    if f ~= nil and f >= 0 and (lso == nil or f < lso) then
+      lso = f
+    end
+  end
+  if lso == nil then
+    redis.call('HDEL', metaKey, 'lso')
+  else
+    redis.call('HSET', metaKey, 'lso', fmt(lso))
+  end
 end
 
 out[#out + 1] = hw
