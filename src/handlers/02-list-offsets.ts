@@ -36,7 +36,13 @@ export const listOffsetsHandler = defineHandler({
     const v = header.apiVersion;
     const topics: ListOffsetsResponseListOffsetsTopicResponse[] = [];
     for (const t of req.topics) {
-      const topic = await broker.topics.byName(t.name);
+      let topic: Awaited<ReturnType<typeof broker.topics.byName>> = null;
+      let lookupError: number | null = null;
+      try {
+        topic = await broker.topics.byName(t.name);
+      } catch (err) {
+        lookupError = toKafkaErrorCode(err);
+      }
       const partitions = await Promise.all(
         t.partitions.map(async (p): Promise<ListOffsetsResponseListOffsetsPartitionResponse> => {
           const out: ListOffsetsResponseListOffsetsPartitionResponse = {
@@ -47,6 +53,10 @@ export const listOffsetsHandler = defineHandler({
             offset: -1n,
             leaderEpoch: -1,
           };
+          if (lookupError !== null) {
+            out.errorCode = lookupError;
+            return out;
+          }
           if (!topic || p.partitionIndex < 0 || p.partitionIndex >= topic.partitions) {
             out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
             return out;

@@ -29,7 +29,7 @@ import {
 } from '../../wire/index.js';
 import { ConfigResourceType, brokerConfigs, brokerNameOfTopicConfig, brokerResourceProblem } from '../cluster/config-resources.js';
 import { ConfigSource, TOPIC_CONFIGS } from '../cluster/topic-configs.js';
-import { topicNameProblem } from '../cluster/topics.js';
+import { topicNameProblem, type TopicInfo } from '../cluster/topics.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler } from './handler.js';
 
@@ -86,7 +86,7 @@ export const describeConfigsHandler = defineHandler({
           fail(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem);
           continue;
         }
-        let topic;
+        let topic: TopicInfo | null;
         try {
           topic = await broker.topics.byName(r.resourceName);
         } catch (err) {

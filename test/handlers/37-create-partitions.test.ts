@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, ZERO_UUID, type CreatePartitionsRequest } from '../../wire/index.js';
+import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { createTopic, fetchFrom, produceOk } from '../helpers/topics.js';
+
+let cluster: Cluster;
+let client: RawClient;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  client = await RawClient.connect(cluster.bootstrap);
+  await createTopic(client, 'growing', 2);
+});
+
+afterAll(async () => {
+  client?.close();
+  await cluster?.stop();
+});
+
+function request(topics: { name: string; count: number; assignments?: number[][] | null }[], validateOnly = false): CreatePartitionsRequest {
+  return {
+    topics: topics.map((t) => ({ name: t.name, count: t.count, assignments: t.assignments === undefined || t.assignments === null ? null : t.assignments.map((brokerIds) => ({ brokerIds })) })),
+    timeoutMs: 5000,
+    validateOnly,
+  };
+}
+
+async function partitionCount(name: string): Promise<number> {
+  const res = await client.send(3, 12, { topics: [{ topicId: ZERO_UUID, name }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+  expect(res.topics[0]!.errorCode).toBe(ErrorCode.NONE);
+  return res.topics[0]!.partitions.length;
+}
+
+describe('CreatePartitions', () => {
+  it('v0 raises the partition count, and the new partitions take records at once', async () => {
+    const res = await client.send(37, 0, request([{ name: 'growing', count: 4 }]));
+    expect(res).toEqual({ throttleTimeMs: 0, results: [{ name: 'growing', errorCode: ErrorCode.NONE, errorMessage: null }] });
+    expect(await partitionCount('growing')).toBe(4);
+    expect(await produceOk(client, 'growing', 3, ['new'])).toBe(0n);
+    expect(await fetchFrom(client, 'growing', 3, 0n)).toEqual({ errorCode: ErrorCode.NONE, offsets: [0], values: ['new'] });
+  });
+
+  it('refuses a lower or equal count with INVALID_PARTITIONS and Kafka\'s messages', async () => {
+    const res = await client.send(37, 1, request([{ name: 'growing', count: 3 }]));
+    expect(res.results).toEqual([{ name: 'growing', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'Topic currently has 4 partitions, which is higher than the requested 3.' }]);
+    const same = await client.send(37, 1, request([{ name: 'growing', count: 4 }]));
+    expect(same.results).toEqual([{ name: 'growing', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'Topic already has 4 partition(s).' }]);
+    const huge = await client.send(37, 1, request([{ name: 'growing', count: 100001 }]));
+    expect(huge.results).toEqual([{ name: 'growing', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'partition count 100001 is over the limit of 100000' }]);
+    expect(await partitionCount('growing')).toBe(4);
+  });
+
+  it('v3 with validateOnly checks and changes nothing', async () => {
+    const res = await client.send(37, 3, request([{ name: 'growing', count: 6 }], true));
+    expect(res.results).toEqual([{ name: 'growing', errorCode: ErrorCode.NONE, errorMessage: null }]);
+    expect(await partitionCount('growing')).toBe(4);
+  });
+
+  it('accepts one replica assignment per new partition and refuses any other number', async () => {
+    const wrong = await client.send(37, 2, request([{ name: 'growing', count: 6, assignments: [[1]] }]));
+    expect(wrong.results).toEqual([{ name: 'growing', errorCode: ErrorCode.INVALID_REPLICA_ASSIGNMENT, errorMessage: 'Increasing the number of partitions by 2 but 1 assignments provided.' }]);
+    const right = await client.send(37, 2, request([{ name: 'growing', count: 6, assignments: [[1], [2]] }]));
+    expect(right.results).toEqual([{ name: 'growing', errorCode: ErrorCode.NONE, errorMessage: null }]);
+    expect(await partitionCount('growing')).toBe(6);
+  });
+
+  it('answers unknown topics with UNKNOWN_TOPIC_OR_PARTITION and a topic named twice once, with INVALID_REQUEST', async () => {
+    await createTopic(client, 'twice', 1);
+    const res = await client.send(37, 3, request([
+      { name: 'no-such-topic', count: 2 },
+      { name: 'twice', count: 2 },
+      { name: 'twice', count: 3 },
+    ]));
+    expect(res.results).toEqual([
+      { name: 'no-such-topic', errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: 'topic "no-such-topic" does not exist' },
+      { name: 'twice', errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'Duplicate topic in request.' },
+    ]);
+    expect(await partitionCount('twice')).toBe(1);
+  });
+});
