@@ -23,6 +23,7 @@ import { findInRun, type OffsetAndTimestamp } from './log/timestamps.js';
 import type { Logger } from './observability/logger.js';
 import { Connection } from './server/connection.js';
 import { openObjectStore, type ObjectStore } from './storage/index.js';
+import { TransactionCoordinator } from './txn/coordinator.js';
 import { ProducerIdAllocator } from './txn/producer-ids.js';
 import type { Redis } from 'ioredis';
 
@@ -42,6 +43,7 @@ export class Broker {
   readonly reader: LogReader;
   readonly producerIds: ProducerIdAllocator;
   readonly groups: GroupCoordinator;
+  readonly txns: TransactionCoordinator;
   #ingest: IngestBuffer | null = null;
   #server: Server | null = null;
   #http: HttpServer | null = null;
@@ -94,6 +96,17 @@ export class Broker {
       { initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs, leaseMs: config.coordinatorLeaseMs },
       log,
     );
+    this.txns = new TransactionCoordinator({
+      redis: this.redis,
+      registry: this.registry,
+      topics: this.topics,
+      partitions: this.partitions,
+      producerIds: this.producerIds,
+      ingest: () => this.ingest,
+      leaseMs: config.coordinatorLeaseMs,
+      maxTimeoutMs: config.transactionMaxTimeoutMs,
+      log,
+    });
   }
 
   /** True once SIGTERM (or stop) began: long-polls return, no new connections. */
@@ -151,6 +164,7 @@ export class Broker {
     const nodeId = await this.registry.register();
     this.log = this.log.child({ nodeId });
     this.groups.start();
+    this.txns.start();
     this.#ingest = new IngestBuffer(this.store, this.partitions, this.writeCache, { nodeId, flushMs: this.config.flushMs, flushBytes: this.config.flushBytes }, this.log);
     this.#ingest.onCommit((updates) => {
       this.notifier.notify(updates.map((u) => partitionKey(u.ref)));
@@ -255,6 +269,7 @@ export class Broker {
     // Answer waiting joins (NOT_COORDINATOR, so members rediscover the coordinator) and hand
     // groups over at once instead of letting their leases run out.
     await this.groups.stop();
+    await this.txns.stop();
     const deadline = Date.now() + this.config.shutdownTimeoutMs;
     await this.#ingest?.drain();
     while ([...this.#connections].some((c) => c.inflight > 0) && Date.now() < deadline) {

@@ -20,9 +20,18 @@ import { Group, type GroupSnapshot, type GroupStateName } from './group.js';
 
 export const GROUPS_SET = '{strata}:groups';
 
-export function groupKeys(groupId: string): LeaseKeys & { state: string; offsets: string } {
+export function groupKeys(groupId: string): LeaseKeys & { state: string; offsets: string; pending: string; staged: (producerId: number) => string } {
   const tag = `{g:${groupId}}`;
-  return { lease: `${tag}:lease`, fence: `${tag}:fence`, state: `${tag}:state`, offsets: `${tag}:offsets` };
+  return {
+    lease: `${tag}:lease`,
+    fence: `${tag}:fence`,
+    state: `${tag}:state`,
+    offsets: `${tag}:offsets`,
+    // topic:partition → producer id whose transaction staged an offset there (requireStable).
+    pending: `${tag}:pending`,
+    // Offsets staged by one producer's open transaction (TxnOffsetCommit), moved on EndTxn.
+    staged: (producerId: number) => `${tag}:staged:${producerId}`,
+  };
 }
 
 /** A group this broker owns. */
@@ -262,6 +271,46 @@ export class GroupCoordinator {
       return toKafkaErrorCode(err);
     }
     return ErrorCode.NONE;
+  }
+
+  /**
+   * Stages offsets of a transaction (TxnOffsetCommit): they become committed when the
+   * transaction commits and vanish when it aborts (txn-offsets-end.lua, run by the
+   * transaction coordinator). Validated like a commit when a generation is given (KIP-447).
+   */
+  async stageTransactionalOffsets(
+    groupId: string,
+    producerId: number,
+    memberId: string,
+    groupInstanceId: string | null,
+    generationId: number,
+    offsets: { topic: string; partition: number; offset: CommittedOffset }[],
+  ): Promise<number> {
+    const o = await this.#own(groupId, true);
+    if (typeof o === 'number') return o;
+    if (generationId >= 0 || memberId !== '') {
+      const code = o.group.validateCommit(memberId, groupInstanceId, generationId);
+      if (code !== ErrorCode.NONE) return code;
+    }
+    const keys = groupKeys(groupId);
+    const now = Date.now();
+    const staged: [string, string][] = offsets.map((x) => [`${x.topic}:${x.partition}`, encodeOffset(x.offset, now)]);
+    try {
+      await this.#lease!.fencedHashUpdate(keys.lease, o.leaseValue, keys.staged(producerId), staged);
+      await this.#lease!.fencedHashUpdate(keys.lease, o.leaseValue, keys.pending, staged.map(([f]) => [f, String(producerId)]));
+    } catch (err) {
+      if (err instanceof LostLeaseError) {
+        this.#lose(groupId, o, 'staged offset commit fenced');
+        return ErrorCode.NOT_COORDINATOR;
+      }
+      return toKafkaErrorCode(err);
+    }
+    return ErrorCode.NONE;
+  }
+
+  /** Partitions of `groupId` with offsets staged by an open transaction (for requireStable). */
+  async pendingPartitions(groupId: string): Promise<Set<string>> {
+    return new Set(await redisCall('read pending offsets', () => this.#redis.hkeys(groupKeys(groupId).pending)));
   }
 
   /** Committed offsets of `groupId` (all of them when `partitions` is null). Any broker may read. */

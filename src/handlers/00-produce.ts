@@ -13,7 +13,8 @@
  * commit. acks=0 answers nothing; acks=1 and acks=-1 both answer after the commit, which is
  * durable in both cases.
  *
- * Not implemented yet: transactional produce (answered INVALID_TXN_STATE until transactions land).
+ * Transactional batches are accepted only for partitions their producer added to its current
+ * transaction (checked by the commit script, so old clients are protected too).
  */
 import {
   ErrorCode,
@@ -126,8 +127,8 @@ export const produceHandler = defineHandler({
             fail(ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, 'zstd needs Produce v7 or later');
             continue;
           }
-          if (req.transactionalId !== null || batch.isTransactional) {
-            fail(ErrorCode.INVALID_TXN_STATE, 'transactional produce is not supported yet');
+          if (batch.isTransactional && req.transactionalId === null) {
+            fail(ErrorCode.INVALID_RECORD, 'a transactional record batch needs the request to carry its transactional id');
             continue;
           }
           // The epoch clients see in Metadata is 0; stamp it so fetch-side epoch checks agree.

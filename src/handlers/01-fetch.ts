@@ -33,6 +33,11 @@ interface Slot {
   partitionMaxBytes: number;
 }
 
+/**
+ * A partition answer with no data. Records are an empty set, never null, even with an error:
+ * librdkafka reads a null record set as a parse failure and never sees the error code
+ * (it then retries the same fetch forever instead of resetting its offset).
+ */
 function emptyPartition(partitionIndex: number, errorCode: number): FetchResponsePartitionData {
   return {
     partitionIndex,
@@ -45,7 +50,7 @@ function emptyPartition(partitionIndex: number, errorCode: number): FetchRespons
     snapshotId: { endOffset: -1n, epoch: -1 },
     abortedTransactions: null,
     preferredReadReplica: -1,
-    records: null,
+    records: [],
   };
 }
 
@@ -111,7 +116,7 @@ export const fetchHandler = defineHandler({
         const out = s.out;
         if (typeof r === 'number') {
           out.errorCode = r;
-          out.records = null;
+          out.records = [];
           anyError = true;
           return;
         }
@@ -122,7 +127,7 @@ export const fetchHandler = defineHandler({
         out.abortedTransactions = readCommitted ? [] : null;
         if (r.errorCode !== ErrorCode.NONE) {
           anyError = true;
-          out.records = null;
+          out.records = [];
           return;
         }
         // Trim to the request-level limit: the first partition with data keeps at least one
@@ -164,7 +169,7 @@ async function addAbortedTransactions(broker: Broker, slots: readonly Slot[]): P
         s.out.abortedTransactions = aborted.map((a) => ({ producerId: BigInt(a.producerId), firstOffset: BigInt(a.firstOffset) }));
       } catch (err) {
         s.out.errorCode = toKafkaErrorCode(err);
-        s.out.records = null;
+        s.out.records = [];
       }
     }),
   );

@@ -3,9 +3,10 @@
  *
  * v1 offsets from the group store (v0 meant ZooKeeper; served the same); v2 all topics when
  * `topics` is null and a top-level error code; v3 throttle time; v5 committed leader epoch
- * (KIP-320); v6 flexible; v7 `requireStable` (KIP-447): with no transactions yet there are
- * never pending offsets, so it changes nothing; v8 several groups per request (KIP-709); v9
+ * (KIP-320); v6 flexible; v7 `requireStable` (KIP-447); v8 several groups per request (KIP-709); v9
  * member id/epoch for the new protocol (KIP-848), not checked.
+ * With `requireStable`, partitions whose offset an open transaction has staged answer
+ * UNSTABLE_OFFSET_COMMIT (retriable) until the transaction ends.
  *
  * Committed offsets live in Redis, so any broker answers. A partition with no committed
  * offset answers -1 with no error, as Kafka does.
@@ -20,11 +21,24 @@ interface TopicAnswer {
   partitions: OffsetFetchResponsePartition[];
 }
 
-async function fetchGroup(broker: Broker, groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null, v: number): Promise<{ errorCode: number; topics: TopicAnswer[] }> {
+async function fetchGroup(
+  broker: Broker,
+  groupId: string,
+  topics: { name: string; partitionIndexes: number[] }[] | null,
+  v: number,
+  requireStable: boolean,
+): Promise<{ errorCode: number; topics: TopicAnswer[] }> {
   try {
     const wanted = topics === null ? null : topics.flatMap((t) => t.partitionIndexes.map((p) => ({ topic: t.name, partition: p })));
-    const found = await broker.groups.fetchOffsets(groupId, wanted);
+    const [found, pending] = await Promise.all([
+      broker.groups.fetchOffsets(groupId, wanted),
+      requireStable ? broker.groups.pendingPartitions(groupId) : Promise.resolve(new Set<string>()),
+    ]);
     const answer = (partition: number, key: string): OffsetFetchResponsePartition => {
+      // KIP-447: an offset a still-open transaction will change is not answered yet.
+      if (pending.has(key)) {
+        return { partitionIndex: partition, committedOffset: -1n, committedLeaderEpoch: -1, metadata: '', errorCode: ErrorCode.UNSTABLE_OFFSET_COMMIT };
+      }
       const c = found.get(key);
       return {
         partitionIndex: partition,
@@ -60,13 +74,13 @@ export const offsetFetchHandler = defineHandler({
     if (v >= 8) {
       const groups = await Promise.all(
         req.groups.map(async (g) => {
-          const r = await fetchGroup(ctx.broker, g.groupId, g.topics, v);
+          const r = await fetchGroup(ctx.broker, g.groupId, g.topics, v, req.requireStable);
           return { groupId: g.groupId, errorCode: r.errorCode, topics: r.topics };
         }),
       );
       return { throttleTimeMs: 0, topics: [], errorCode: ErrorCode.NONE, groups };
     }
-    const r = await fetchGroup(ctx.broker, req.groupId, v >= 2 ? req.topics : (req.topics ?? []), v);
+    const r = await fetchGroup(ctx.broker, req.groupId, v >= 2 ? req.topics : (req.topics ?? []), v, v >= 7 && req.requireStable);
     if (v < 2 && r.errorCode !== ErrorCode.NONE) {
       // v0–1 have no top-level error: report it on every partition asked for.
       for (const t of req.topics ?? []) {

@@ -16,12 +16,10 @@
  * handed out yet is never bumped, since a later allocation would give it to another producer:
  * it gets a fresh id instead.
  *
- * Not implemented yet: transactions (a later milestone). A non-null transactional id is
- * answered TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which kafkajs and librdkafka treat as fatal
- * (librdkafka rd_kafka_idemp_check_error; kafkajs retries only coordinator-loading errors), so
- * a transactional producer fails at once with a clear error rather than retrying
- * COORDINATOR_NOT_AVAILABLE until its timeout. An empty transactional id is INVALID_REQUEST,
- * as in Kafka.
+ * A transactional id goes to its transaction coordinator (src/txn/coordinator.ts): a new
+ * producer id, or the same id with its epoch bumped, fencing older instances and aborting
+ * their ongoing transaction; `transaction.timeout.ms` above transaction.max.timeout.ms is
+ * INVALID_TRANSACTION_TIMEOUT. An empty transactional id is INVALID_REQUEST, as in Kafka.
  */
 import { ErrorCode } from '../../wire/index.js';
 import { PRODUCER_ID_KEY } from '../coordination/keys.js';
@@ -42,8 +40,15 @@ export const initProducerIdHandler = defineHandler({
     const { broker, header } = ctx;
     if (req.transactionalId === '') return failed(ErrorCode.INVALID_REQUEST);
     if (req.transactionalId !== null) {
-      ctx.log.info({ transactionalId: req.transactionalId }, 'refused a transactional producer: transactions are not supported yet');
-      return failed(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+      const v = header.apiVersion;
+      const r = await broker.txns.initProducerId(
+        req.transactionalId,
+        req.transactionTimeoutMs,
+        v >= 3 ? (wireToNumber(req.producerId) ?? -1) : -1,
+        v >= 3 ? req.producerEpoch : -1,
+        v >= 4 ? ErrorCode.PRODUCER_FENCED : ErrorCode.INVALID_PRODUCER_EPOCH,
+      );
+      return { throttleTimeMs: 0, errorCode: r.errorCode, producerId: BigInt(r.producerId), producerEpoch: r.producerEpoch };
     }
     try {
       const current = header.apiVersion >= 3 ? wireToNumber(req.producerId) : null;

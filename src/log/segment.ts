@@ -18,7 +18,7 @@
  */
 import { crc32c } from '@node-rs/crc32';
 import { Reader, Writer } from '../../wire/index.js';
-import type { RecordBatchView } from '../../wire/records/index.js';
+import { ControlRecordType, decodeControlBatch, type RecordBatchView } from '../../wire/records/index.js';
 
 const MAGIC = Buffer.from('STSG');
 const END_MAGIC = Buffer.from('STSGEND1');
@@ -30,6 +30,8 @@ export const SEGMENT_TRAILER_BYTES = 16;
 export const BatchFlag = {
   TRANSACTIONAL: 1,
   CONTROL: 2,
+  /** A control batch holding an ABORT marker (commit.lua records the aborted range). */
+  ABORT: 4,
 } as const;
 
 /** One batch as the footer describes it. */
@@ -61,7 +63,12 @@ export function describeBatch(view: RecordBatchView): SegmentBatch {
     producerEpoch: view.producerEpoch,
     baseSequence: view.baseSequence,
     maxTimestamp: view.maxTimestamp,
-    flags: (view.isTransactional ? BatchFlag.TRANSACTIONAL : 0) | (view.isControl ? BatchFlag.CONTROL : 0),
+    flags:
+      (view.isTransactional ? BatchFlag.TRANSACTIONAL : 0) |
+      (view.isControl ? BatchFlag.CONTROL : 0) |
+      // Only the transaction coordinator writes control batches (clients' are refused), so
+      // decoding this one record is rare and cheap.
+      (view.isControl && decodeControlBatch(view).type === ControlRecordType.ABORT ? BatchFlag.ABORT : 0),
   };
 }
 

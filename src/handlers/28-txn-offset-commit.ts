@@ -1,0 +1,52 @@
+/**
+ * TxnOffsetCommit (key 28), versions 0–4.
+ *
+ * v1 quota semantics; v2 committed leader epoch (KIP-320); v3 flexible, and the consumer's
+ * generation, member id and instance id so the group coordinator can fence zombies
+ * (KIP-447); v4 TRANSACTION_ABORTABLE may be answered (KIP-890).
+ *
+ * Served by the group's coordinator: the offsets are staged under the group and become
+ * committed only when the transaction commits (OffsetFetch with requireStable answers
+ * UNSTABLE_OFFSET_COMMIT meanwhile).
+ */
+import { ErrorCode, type TxnOffsetCommitResponseTopic } from '../../wire/index.js';
+import { wireToNumber } from '../offsets.js';
+import { defineHandler } from './handler.js';
+
+export const txnOffsetCommitHandler = defineHandler({
+  apiKey: 28,
+  versions: [0, 4],
+  async handle(ctx, req) {
+    const { broker } = ctx;
+    const v = ctx.header.apiVersion;
+    const topics: TxnOffsetCommitResponseTopic[] = req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE })) }));
+    const setAll = (code: number): { throttleTimeMs: number; topics: TxnOffsetCommitResponseTopic[] } => {
+      for (const t of topics) for (const p of t.partitions) if (p.errorCode === ErrorCode.NONE) p.errorCode = code;
+      return { throttleTimeMs: 0, topics };
+    };
+    if (req.groupId === '') return setAll(ErrorCode.INVALID_GROUP_ID);
+    const staged: { topic: string; partition: number; offset: { offset: number; leaderEpoch: number; metadata: string } }[] = [];
+    for (let i = 0; i < req.topics.length; i++) {
+      const t = req.topics[i]!;
+      const topic = await broker.topics.byName(t.name);
+      t.partitions.forEach((p, j) => {
+        const out = topics[i]!.partitions[j]!;
+        const offset = wireToNumber(p.committedOffset);
+        const metadata = p.committedMetadata ?? '';
+        if (!topic || p.partitionIndex < 0 || p.partitionIndex >= topic.partitions) out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        else if (Buffer.byteLength(metadata) > broker.config.offsetMetadataMaxBytes) out.errorCode = ErrorCode.OFFSET_METADATA_TOO_LARGE;
+        else if (offset === null) out.errorCode = ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
+        else staged.push({ topic: t.name, partition: p.partitionIndex, offset: { offset, leaderEpoch: v >= 2 ? p.committedLeaderEpoch : -1, metadata } });
+      });
+    }
+    const code = await broker.groups.stageTransactionalOffsets(
+      req.groupId,
+      wireToNumber(req.producerId) ?? -1,
+      v >= 3 ? req.memberId : '',
+      v >= 3 ? req.groupInstanceId : null,
+      v >= 3 ? req.generationId : -1,
+      staged,
+    );
+    return code === ErrorCode.NONE ? { throttleTimeMs: 0, topics } : setAll(code);
+  },
+});
