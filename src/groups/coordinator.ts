@@ -252,8 +252,11 @@ export class GroupCoordinator {
     groupInstanceId: string | null,
     generationId: number,
     offsets: { topic: string; partition: number; offset: CommittedOffset }[],
+    groupNotFoundCode: number = ErrorCode.ILLEGAL_GENERATION,
   ): Promise<number> {
-    const o = await this.#own(groupId, true);
+    // Only a commit from outside any generation may create the group (Kafka's simple commit).
+    const o = await this.#own(groupId, generationId < 0);
+    if (o === ErrorCode.GROUP_ID_NOT_FOUND) return groupNotFoundCode;
     if (typeof o === 'number') return o;
     const code = o.group.validateCommit(memberId, groupInstanceId, generationId);
     if (code !== ErrorCode.NONE) return code;

@@ -67,6 +67,8 @@ export interface JoinParams {
   protocols: Protocol[];
   /** JoinGroup v4+: a first join without a member id gets MEMBER_ID_REQUIRED (KIP-394). */
   requireKnownMemberId: boolean;
+  /** JoinGroup v9+: the client understands `skipAssignment` (KIP-814). Default false. */
+  supportsSkipAssignment?: boolean;
 }
 
 export interface GroupOptions {
@@ -302,18 +304,35 @@ export class Group {
     old.joinWaiter?.(errorJoin(ErrorCode.FENCED_INSTANCE_ID, oldId));
     old.syncWaiter?.(errorSync(ErrorCode.FENCED_INSTANCE_ID));
     this.members.delete(oldId);
-    const member: Member = { ...old, memberId: newId, joinWaiter: null, syncWaiter: null, lastHeartbeatMs: this.#now(), clientId: p.clientId, clientHost: p.clientHost, sessionTimeoutMs: p.sessionTimeoutMs, rebalanceTimeoutMs: p.rebalanceTimeoutMs };
+    const member: Member = {
+      ...old,
+      memberId: newId,
+      joinWaiter: null,
+      syncWaiter: null,
+      lastHeartbeatMs: this.#now(),
+      clientId: p.clientId,
+      clientHost: p.clientHost,
+      sessionTimeoutMs: p.sessionTimeoutMs,
+      rebalanceTimeoutMs: p.rebalanceTimeoutMs,
+      // The new subscription bytes are kept (they carry e.g. cooperative-sticky's owned
+      // partitions, which legitimately change across restarts).
+      protocols: p.protocols,
+    };
     this.members.set(newId, member);
     this.staticMembers.set(p.groupInstanceId!, newId);
     const wasLeader = this.leaderId === oldId;
     if (wasLeader) this.leaderId = newId;
-    if (this.state === 'Stable' && sameProtocols(old.protocols, p.protocols)) {
+    // Kafka rebalances only when the group's protocol would change, or when the old member id
+    // may already be in an assignment being computed (CompletingRebalance).
+    if (this.state === 'Stable' && this.#selectProtocol() === this.protocolName) {
       this.onTransition();
       const r = this.#joinResultFor(member);
-      // A static leader that rejoins gets the member list but must not reassign (KIP-814).
-      return Promise.resolve(wasLeader ? { ...r, skipAssignment: true } : r);
+      if (!wasLeader) return Promise.resolve(r);
+      // A static leader that rejoins must not reassign (KIP-814): v9+ clients are told to skip
+      // the assignment; older ones are answered as a follower (the old leader id, no members)
+      // and simply sync the assignment they had.
+      return Promise.resolve(p.supportsSkipAssignment === true ? { ...r, skipAssignment: true } : { ...r, leader: oldId, members: [] });
     }
-    member.protocols = p.protocols;
     const result = this.#awaitJoin(member);
     if (this.state !== 'PreparingRebalance') this.#prepareRebalance();
     this.#tryCompleteJoin();
@@ -402,8 +421,9 @@ export class Group {
       clearTimeout(this.#rebalanceTimer);
       this.#rebalanceTimer = null;
     }
-    for (const m of [...this.members.values()]) if (m.joinWaiter === null) this.#removeMember(m);
-    this.pendingMembers.clear();
+    // Dynamic members that did not rejoin leave the group; static ones stay (they may be
+    // restarting) until their session expires, as Kafka does.
+    for (const m of [...this.members.values()]) if (m.joinWaiter === null && m.groupInstanceId === null) this.#removeMember(m);
     this.generationId++;
     if (this.members.size === 0) {
       this.state = 'Empty';
@@ -413,13 +433,17 @@ export class Group {
       return;
     }
     this.protocolName = this.#selectProtocol();
-    if (this.leaderId === null || !this.members.has(this.leaderId)) this.leaderId = this.members.keys().next().value!;
+    if (this.leaderId === null || !this.members.get(this.leaderId)?.joinWaiter) {
+      // The leader must be a member that is waiting for this answer.
+      this.leaderId = [...this.members.values()].find((m) => m.joinWaiter !== null)?.memberId ?? this.members.keys().next().value!;
+    }
     this.state = 'CompletingRebalance';
     for (const m of this.members.values()) m.assignment = EMPTY;
     this.onTransition();
     const now = this.#now();
     for (const m of this.members.values()) {
-      const waiter = m.joinWaiter!;
+      const waiter = m.joinWaiter;
+      if (!waiter) continue;
       m.joinWaiter = null;
       m.lastHeartbeatMs = now;
       waiter(this.#joinResultFor(m));
@@ -507,6 +531,7 @@ export class Group {
 
   /** Removes members; returns an error code per member (in input order). */
   leave(members: { memberId: string; groupInstanceId: string | null }[]): number[] {
+    const pendingOnly: string[] = [];
     const codes = members.map(({ memberId, groupInstanceId }) => {
       let id = memberId;
       if (groupInstanceId !== null) {
@@ -516,7 +541,11 @@ export class Group {
         if (memberId !== '' && mapped !== memberId) return ErrorCode.FENCED_INSTANCE_ID;
         id = mapped;
       }
-      if (this.pendingMembers.delete(id)) return ErrorCode.NONE;
+      if (this.pendingMembers.delete(id)) {
+        // Only an id that never joined: nothing to rebalance, but a waiting join may now complete.
+        pendingOnly.push(id);
+        return ErrorCode.NONE;
+      }
       const member = this.members.get(id);
       if (!member) return ErrorCode.UNKNOWN_MEMBER_ID;
       member.joinWaiter?.(errorJoin(ErrorCode.UNKNOWN_MEMBER_ID, id));
@@ -524,7 +553,9 @@ export class Group {
       this.#removeMember(member);
       return ErrorCode.NONE;
     });
-    if (codes.some((c) => c === ErrorCode.NONE)) this.#membershipChanged();
+    const removed = codes.filter((c) => c === ErrorCode.NONE).length - pendingOnly.length;
+    if (removed > 0) this.#membershipChanged();
+    else if (pendingOnly.length > 0) this.#tryCompleteJoin();
     return codes;
   }
 
@@ -550,10 +581,8 @@ export class Group {
     const now = this.#now();
     let changed = false;
     for (const [id, expiry] of this.pendingMembers) {
-      if (now > expiry) {
-        this.pendingMembers.delete(id);
-        changed = true;
-      }
+      // An unclaimed id was never a member: dropping it changes nothing for the others.
+      if (now > expiry) this.pendingMembers.delete(id);
     }
     for (const m of [...this.members.values()]) {
       if (m.joinWaiter || m.syncWaiter) continue;
@@ -587,14 +616,19 @@ export class Group {
   /** True when the generation's members and assignments allow committing with `generationId`. */
   validateCommit(memberId: string, groupInstanceId: string | null, generationId: number): number {
     if (this.state === 'Dead') return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    // A commit without a generation comes from outside the group (an admin reset or a
-    // consumer using assign()); Kafka allows it only while the group has no members.
-    if (generationId < 0 && memberId === '' && this.state === 'Empty') return ErrorCode.NONE;
-    if (this.state === 'CompletingRebalance') return ErrorCode.REBALANCE_IN_PROGRESS;
-    if (this.state === 'Empty' && generationId < 0) return ErrorCode.NONE;
+    // Kafka's order: a fenced static member first, then a commit from outside the group (an
+    // admin reset or an assign()-based consumer; allowed only while the group has no
+    // members), then membership and generation, and only then the rebalance state.
+    if (groupInstanceId !== null) {
+      const mapped = this.staticMembers.get(groupInstanceId);
+      if (mapped !== undefined && mapped !== memberId) return ErrorCode.FENCED_INSTANCE_ID;
+    }
+    if (generationId < 0 && this.state === 'Empty') return ErrorCode.NONE;
     const code = this.#validateMember(memberId, groupInstanceId, generationId);
-    if (code === ErrorCode.NONE) this.members.get(memberId)!.lastHeartbeatMs = this.#now();
-    return code;
+    if (code !== ErrorCode.NONE) return code;
+    if (this.state === 'CompletingRebalance') return ErrorCode.REBALANCE_IN_PROGRESS;
+    this.members.get(memberId)!.lastHeartbeatMs = this.#now();
+    return ErrorCode.NONE;
   }
 
   // ---------------------------------------------------------------------------------------------

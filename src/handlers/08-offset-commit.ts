@@ -29,7 +29,7 @@ export const offsetCommitHandler = defineHandler({
       for (const t of topics) for (const p of t.partitions) if (p.errorCode === ErrorCode.NONE) p.errorCode = code;
       return { throttleTimeMs: 0, topics };
     };
-    if (req.groupId === '') return setAll(ErrorCode.INVALID_GROUP_ID);
+    // An empty group id is accepted, as Kafka does for old clients' offset storage.
     const valid: { topic: string; partition: number; offset: { offset: number; leaderEpoch: number; metadata: string } }[] = [];
     for (let i = 0; i < req.topics.length; i++) {
       const t = req.topics[i]!;
@@ -50,6 +50,9 @@ export const offsetCommitHandler = defineHandler({
       v >= 7 ? req.groupInstanceId : null,
       v >= 1 ? req.generationIdOrMemberEpoch : -1,
       valid,
+      // A generation for a group that does not exist: ILLEGAL_GENERATION, or from v9 (KIP-848)
+      // GROUP_ID_NOT_FOUND, as Kafka answers.
+      v >= 9 ? ErrorCode.GROUP_ID_NOT_FOUND : ErrorCode.ILLEGAL_GENERATION,
     );
     return code === ErrorCode.NONE ? { throttleTimeMs: 0, topics } : setAll(code);
   },

@@ -35,7 +35,11 @@ export const joinGroupHandler = defineHandler({
       return fail(ErrorCode.INVALID_SESSION_TIMEOUT);
     }
     if (req.protocolType === '' || req.protocols.length === 0) return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
-    return broker.groups.withGroup(req.groupId, true, (code) => fail(code), async (group) => {
+    // Only a first join (no member id) may create the group; a member id for a group that
+    // does not exist is simply unknown.
+    const create = req.memberId === '';
+    const onFail = (code: number): JoinGroupResponse => fail(code === ErrorCode.GROUP_ID_NOT_FOUND ? ErrorCode.UNKNOWN_MEMBER_ID : code);
+    return broker.groups.withGroup(req.groupId, create, onFail, async (group) => {
       const r = await group.join({
         memberId: req.memberId,
         groupInstanceId: v >= 5 ? req.groupInstanceId : null,
@@ -48,6 +52,7 @@ export const joinGroupHandler = defineHandler({
         // Copies: the group keeps these long after the request frame is gone.
         protocols: req.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) })),
         requireKnownMemberId: v >= 4,
+        supportsSkipAssignment: v >= 9,
       });
       if (r.errorCode !== ErrorCode.NONE) return fail(r.errorCode, r.memberId);
       return {

@@ -18,7 +18,12 @@ export const leaveGroupHandler = defineHandler({
     return ctx.broker.groups.withGroup(
       req.groupId,
       false,
-      (code) => fail(code === ErrorCode.GROUP_ID_NOT_FOUND ? ErrorCode.UNKNOWN_MEMBER_ID : code),
+      (code): LeaveGroupResponse => {
+        if (code !== ErrorCode.GROUP_ID_NOT_FOUND) return fail(code);
+        // No such group: every member is unknown (per member from v3, as Kafka answers).
+        if (v < 3) return fail(ErrorCode.UNKNOWN_MEMBER_ID);
+        return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, members: identities.map((m) => ({ ...m, errorCode: ErrorCode.UNKNOWN_MEMBER_ID })) };
+      },
       (group): LeaveGroupResponse => {
         const codes = group.leave(identities);
         if (v < 3) return { throttleTimeMs: 0, errorCode: codes[0]!, members: [] };

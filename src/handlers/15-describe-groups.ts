@@ -36,8 +36,8 @@ export const describeGroupsHandler = defineHandler({
           ...base,
           groupState: g.state,
           protocolType: g.protocolType ?? '',
-          // Kafka gives the protocol name only once a generation is running.
-          protocolData: stable || g.state === 'CompletingRebalance' ? (g.protocolName ?? '') : '',
+          // Kafka gives the protocol name, member metadata and assignments only while Stable.
+          protocolData: stable ? (g.protocolName ?? '') : '',
           members: [...g.members.values()].map((m) => ({
             memberId: m.memberId,
             groupInstanceId: v >= 4 ? m.groupInstanceId : null,

@@ -12,14 +12,28 @@ export const offsetDeleteHandler = defineHandler({
   apiKey: 47,
   versions: [0, 0],
   async handle(ctx, req) {
-    const flat = req.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionIndex })));
+    // Partitions of unknown topics answer UNKNOWN_TOPIC_OR_PARTITION; the rest are deleted
+    // unless the group's members subscribe to their topic.
+    const known = new Map<string, number>();
+    for (const t of req.topics) {
+      const topic = await ctx.broker.topics.byName(t.name);
+      if (topic) known.set(t.name, topic.partitions);
+    }
+    const exists = (topic: string, p: number): boolean => p >= 0 && p < (known.get(topic) ?? 0);
+    const flat = req.topics.flatMap((t) => t.partitions.filter((p) => exists(t.name, p.partitionIndex)).map((p) => ({ topic: t.name, partition: p.partitionIndex })));
     const r = await ctx.broker.groups.deleteOffsets(req.groupId, flat);
     if (r.errorCode !== ErrorCode.NONE) return { errorCode: r.errorCode, throttleTimeMs: 0, topics: [] };
     let i = 0;
     return {
       errorCode: ErrorCode.NONE,
       throttleTimeMs: 0,
-      topics: req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: r.perPartition[i++]! })) })),
+      topics: req.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => ({
+          partitionIndex: p.partitionIndex,
+          errorCode: exists(t.name, p.partitionIndex) ? r.perPartition[i++]! : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        })),
+      })),
     };
   },
 });

@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../../wire/index.js';
+import { GROUP_BROKER_ARGS, assignment, joinGroup, joinNew, stableSingleMember, syncGroup, untilRebalancing } from '../groups/raw-group.js';
+import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { RawClient } from '../helpers/raw-client.js';
+
+let cluster: Cluster;
+const clients: RawClient[] = [];
+
+async function client(): Promise<RawClient> {
+  const c = await RawClient.connect(cluster.bootstrap, 'sync-test');
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  cluster = await startCluster({ brokerArgs: GROUP_BROKER_ARGS });
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await cluster?.stop();
+});
+
+/** Two members in generation `generationId`, both joined, neither synced (CompletingRebalance). */
+async function twoJoined(groupId: string): Promise<{ ca: RawClient; cb: RawClient; leader: string; follower: string; generationId: number }> {
+  const [ca, cb] = [await client(), await client()];
+  const a = await joinNew(ca, 5, { groupId });
+  await syncGroup(ca, 3, { groupId, generationId: a.generationId, memberId: a.memberId });
+  const bFirst = await joinGroup(cb, 5, { groupId });
+  const bJoin = joinGroup(cb, 5, { groupId, memberId: bFirst.memberId });
+  await untilRebalancing(ca, groupId, a);
+  const aJoin = await joinGroup(ca, 5, { groupId, memberId: a.memberId });
+  const b = await bJoin;
+  expect(b.generationId).toBe(aJoin.generationId);
+  return { ca, cb, leader: a.memberId, follower: b.memberId, generationId: aJoin.generationId };
+}
+
+describe('SyncGroup', () => {
+  it('followers wait for the leader; everyone gets its own assignment (v5 with protocol type and name)', async () => {
+    const groupId = 'sync-basic';
+    const g = await twoJoined(groupId);
+    const aAssign = assignment({ t: [0, 1] });
+    const bAssign = assignment({ t: [2, 3] });
+    const followerSync = syncGroup(g.cb, 5, { groupId, generationId: g.generationId, memberId: g.follower, protocolType: 'consumer', protocolName: 'range' });
+    const leaderSync = await syncGroup(g.ca, 5, {
+      groupId,
+      generationId: g.generationId,
+      memberId: g.leader,
+      protocolType: 'consumer',
+      protocolName: 'range',
+      assignments: [
+        { memberId: g.leader, assignment: aAssign },
+        { memberId: g.follower, assignment: bAssign },
+      ],
+    });
+    expect(leaderSync).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, protocolType: 'consumer', protocolName: 'range', assignment: aAssign });
+    expect(await followerSync).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, protocolType: 'consumer', protocolName: 'range', assignment: bAssign });
+    // Before v5 the response has no protocol fields; a late sync in Stable gets the assignment again.
+    for (const v of [0, 1, 2, 3, 4]) {
+      expect(await syncGroup(g.cb, v, { groupId, generationId: g.generationId, memberId: g.follower })).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, protocolType: null, protocolName: null, assignment: bAssign });
+    }
+  });
+
+  it('a member the leader leaves out gets an empty assignment', async () => {
+    const groupId = 'sync-missing';
+    const g = await twoJoined(groupId);
+    const followerSync = syncGroup(g.cb, 3, { groupId, generationId: g.generationId, memberId: g.follower });
+    await syncGroup(g.ca, 3, { groupId, generationId: g.generationId, memberId: g.leader, assignments: [{ memberId: g.leader, assignment: assignment({ t: [0] }) }] });
+    expect(await followerSync).toMatchObject({ errorCode: ErrorCode.NONE, assignment: Buffer.alloc(0) });
+  });
+
+  it('answers ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID and INVALID_GROUP_ID', async () => {
+    const c = await client();
+    const m = await stableSingleMember(c, 'sync-errors', ['t']);
+    expect((await syncGroup(c, 3, { groupId: 'sync-errors', generationId: m.generationId + 1, memberId: m.memberId })).errorCode).toBe(ErrorCode.ILLEGAL_GENERATION);
+    expect((await syncGroup(c, 3, { groupId: 'sync-errors', generationId: m.generationId, memberId: 'nobody' })).errorCode).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
+    expect((await syncGroup(c, 3, { groupId: 'sync-no-such-group', generationId: 1, memberId: 'nobody' })).errorCode).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
+    expect((await syncGroup(c, 3, { groupId: '', generationId: 1, memberId: 'nobody' })).errorCode).toBe(ErrorCode.INVALID_GROUP_ID);
+  });
+
+  it('v5: answers INCONSISTENT_GROUP_PROTOCOL when the protocol type or name is not the group\'s', async () => {
+    const c = await client();
+    const m = await stableSingleMember(c, 'sync-protocol', ['t']);
+    expect((await syncGroup(c, 5, { groupId: 'sync-protocol', ...m, protocolType: 'consumer', protocolName: 'roundrobin' })).errorCode).toBe(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    expect((await syncGroup(c, 5, { groupId: 'sync-protocol', ...m, protocolType: 'connect', protocolName: 'range' })).errorCode).toBe(ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    expect((await syncGroup(c, 5, { groupId: 'sync-protocol', ...m, protocolType: 'consumer', protocolName: 'range' })).errorCode).toBe(ErrorCode.NONE);
+  });
+
+  it('answers REBALANCE_IN_PROGRESS during PreparingRebalance, and to a follower waiting when a new member joins', async () => {
+    const groupId = 'sync-rebalance';
+    const g = await twoJoined(groupId);
+    const waiting = syncGroup(g.cb, 3, { groupId, generationId: g.generationId, memberId: g.follower });
+    const cc = await client();
+    const cFirst = await joinGroup(cc, 5, { groupId });
+    const cJoin = joinGroup(cc, 5, { groupId, memberId: cFirst.memberId });
+    // The follower's pending SyncGroup is answered as soon as c's join starts the rebalance.
+    expect((await waiting).errorCode).toBe(ErrorCode.REBALANCE_IN_PROGRESS);
+    expect((await syncGroup(g.ca, 3, { groupId, generationId: g.generationId, memberId: g.leader })).errorCode).toBe(ErrorCode.REBALANCE_IN_PROGRESS);
+    const [a, b] = await Promise.all([joinGroup(g.ca, 5, { groupId, memberId: g.leader }), joinGroup(g.cb, 5, { groupId, memberId: g.follower })]);
+    expect([a.generationId, b.generationId, (await cJoin).generationId]).toEqual([g.generationId + 1, g.generationId + 1, g.generationId + 1]);
+  });
+});
