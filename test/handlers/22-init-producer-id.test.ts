@@ -55,15 +55,21 @@ describe('InitProducerId', () => {
     expect(await client.send(22, 5, { ...fresh, producerId: 5_000_000n, producerEpoch: 3 })).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: 5n, producerEpoch: 0 });
   });
 
-  it('refuses a transactional id with TRANSACTIONAL_ID_AUTHORIZATION_FAILED (transactions are not supported yet)', async () => {
-    for (const v of [0, 5]) {
-      expect(await client.send(22, v, { ...fresh, transactionalId: 'txn-1', transactionTimeoutMs: 60000 })).toEqual({
-        throttleTimeMs: 0,
-        errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-        producerId: -1n,
-        producerEpoch: -1,
-      });
-    }
+  it('gives a transactional id a producer id at epoch 0, then bumps the epoch on every init', async () => {
+    const first = await client.send(22, 0, { ...fresh, transactionalId: 'txn-init-1', transactionTimeoutMs: 60000 });
+    expect(first).toMatchObject({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerEpoch: 0 });
+    expect(first.producerId >= 0n).toBe(true);
+    const second = await client.send(22, 5, { ...fresh, transactionalId: 'txn-init-1', transactionTimeoutMs: 60000 });
+    expect(second).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: first.producerId, producerEpoch: 1 });
+  });
+
+  it('refuses a transaction timeout above transaction.max.timeout.ms with INVALID_TRANSACTION_TIMEOUT', async () => {
+    expect(await client.send(22, 4, { ...fresh, transactionalId: 'txn-init-2', transactionTimeoutMs: 900001 })).toEqual({
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.INVALID_TRANSACTION_TIMEOUT,
+      producerId: -1n,
+      producerEpoch: -1,
+    });
   });
 
   it('refuses an empty transactional id with INVALID_REQUEST', async () => {
