@@ -20,7 +20,7 @@ import { Group, type GroupSnapshot, type GroupStateName } from './group.js';
 
 export const GROUPS_SET = '{strata}:groups';
 
-export function groupKeys(groupId: string): LeaseKeys & { state: string; offsets: string; pending: string; staged: (producerId: number) => string } {
+export function groupKeys(groupId: string): LeaseKeys & { state: string; offsets: string; pending: string; staged: (producerId: number, producerEpoch: number) => string } {
   const tag = `{g:${groupId}}`;
   return {
     lease: `${tag}:lease`,
@@ -30,7 +30,8 @@ export function groupKeys(groupId: string): LeaseKeys & { state: string; offsets
     // topic:partition → producer id whose transaction staged an offset there (requireStable).
     pending: `${tag}:pending`,
     // Offsets staged by one producer's open transaction (TxnOffsetCommit), moved on EndTxn.
-    staged: (producerId: number) => `${tag}:staged:${producerId}`,
+    // Keyed by epoch too, so a fenced instance's late commit can never be materialised.
+    staged: (producerId: number, producerEpoch: number) => `${tag}:staged:${producerId}:${producerEpoch}`,
   };
 }
 
@@ -284,6 +285,7 @@ export class GroupCoordinator {
   async stageTransactionalOffsets(
     groupId: string,
     producerId: number,
+    producerEpoch: number,
     memberId: string,
     groupInstanceId: string | null,
     generationId: number,
@@ -299,7 +301,7 @@ export class GroupCoordinator {
     const now = Date.now();
     const staged: [string, string][] = offsets.map((x) => [`${x.topic}:${x.partition}`, encodeOffset(x.offset, now)]);
     try {
-      await this.#lease!.fencedHashUpdate(keys.lease, o.leaseValue, keys.staged(producerId), staged);
+      await this.#lease!.fencedHashUpdate(keys.lease, o.leaseValue, keys.staged(producerId, producerEpoch), staged);
       await this.#lease!.fencedHashUpdate(keys.lease, o.leaseValue, keys.pending, staged.map(([f]) => [f, String(producerId)]));
     } catch (err) {
       if (err instanceof LostLeaseError) {

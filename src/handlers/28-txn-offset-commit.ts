@@ -25,6 +25,19 @@ export const txnOffsetCommitHandler = defineHandler({
       return { throttleTimeMs: 0, topics };
     };
     if (req.groupId === '') return setAll(ErrorCode.INVALID_GROUP_ID);
+    // The producer must be the current instance of the transactional id, inside a transaction
+    // that added this group (AddOffsetsToTxn) — otherwise a fenced zombie could stage offsets.
+    const producerId = wireToNumber(req.producerId) ?? -1;
+    let txn;
+    try {
+      txn = await broker.txns.describe(req.transactionalId);
+    } catch {
+      return setAll(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    }
+    if (!txn || txn.producerId !== producerId) return setAll(ErrorCode.INVALID_PRODUCER_ID_MAPPING);
+    if (req.producerEpoch < txn.producerEpoch) return setAll(v >= 2 ? ErrorCode.PRODUCER_FENCED : ErrorCode.INVALID_PRODUCER_EPOCH);
+    if (req.producerEpoch > txn.producerEpoch) return setAll(ErrorCode.INVALID_PRODUCER_EPOCH);
+    if (txn.state !== 'Ongoing' || !txn.groups.includes(req.groupId)) return setAll(ErrorCode.INVALID_TXN_STATE);
     const staged: { topic: string; partition: number; offset: { offset: number; leaderEpoch: number; metadata: string } }[] = [];
     for (let i = 0; i < req.topics.length; i++) {
       const t = req.topics[i]!;
@@ -41,7 +54,8 @@ export const txnOffsetCommitHandler = defineHandler({
     }
     const code = await broker.groups.stageTransactionalOffsets(
       req.groupId,
-      wireToNumber(req.producerId) ?? -1,
+      producerId,
+      req.producerEpoch,
       v >= 3 ? req.memberId : '',
       v >= 3 ? req.groupInstanceId : null,
       v >= 3 ? req.generationId : -1,

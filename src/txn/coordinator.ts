@@ -7,8 +7,9 @@
  * persisting `{x:<id>}:state` under the lease on every transition. Ending a transaction writes
  * a COMMIT or ABORT marker into every partition of the transaction through the normal ingest
  * and commit path, and commits or drops the offsets staged for its groups; a new owner that
- * finds a Prepare state finishes that work before anything else. Transactions open longer
- * than their timeout are aborted (and their producer fenced by an epoch bump) by whichever
+ * finds a Prepare state finishes that work before anything else, and every broker's sweep
+ * retries decided-but-unfinished transactions until their markers are written. Transactions
+ * open longer than their timeout are aborted (and their producer fenced by an epoch bump) by whichever
  * broker owns them — or, if the owner died, by any broker's sweep.
  *
  * Operations on one transactional id are serialised (a promise chain per id).
@@ -21,7 +22,7 @@ import type { TopicStore } from '../cluster/topics.js';
 import { LeaseClient, type LeaseKeys } from '../coordination/lease.js';
 import type { PartitionRef, PartitionState } from '../coordination/partition-state.js';
 import { ScriptRunner, redisCall } from '../coordination/redis.js';
-import { LostLeaseError, toKafkaErrorCode } from '../errors.js';
+import { LostLeaseError } from '../errors.js';
 import { groupKeys } from '../groups/coordinator.js';
 import type { IngestBuffer } from '../log/ingest.js';
 import type { Logger } from '../observability/logger.js';
@@ -40,6 +41,13 @@ export interface TxnRecord {
   state: TxnStateName;
   partitions: { topic: string; topicId: string; partition: number }[];
   groups: string[];
+  /**
+   * The producer id and epoch the open transaction runs under (set when it starts). Fencing
+   * bumps the producer's epoch before the transaction is aborted; staged offsets and the
+   * partitions' open entries still belong to this pair.
+   */
+  txnProducerId: number;
+  txnProducerEpoch: number;
   startedAtMs: number;
   updatedAtMs: number;
 }
@@ -182,8 +190,9 @@ export class TransactionCoordinator {
         return fail(ErrorCode.NOT_COORDINATOR);
       }
       this.#d.log.warn({ err: (err as Error).message, transactionalId: id }, 'transaction operation failed');
-      const code = toKafkaErrorCode(err);
-      return fail(code === ErrorCode.UNKNOWN_SERVER_ERROR ? ErrorCode.COORDINATOR_NOT_AVAILABLE : code);
+      // Clients treat unexpected codes on transactional APIs as fatal; a failure inside the
+      // coordinator (storage, Redis) is retriable from the client's side.
+      return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     }
   }
 
@@ -191,8 +200,20 @@ export class TransactionCoordinator {
     const r = o.record!;
     r.updatedAtMs = Date.now();
     await this.#lease!.fencedSet(txnKeys(id).lease, o.leaseValue, txnKeys(id).state, JSON.stringify(r));
+    // Ongoing: due at its timeout. Prepare*: due now — the decision is made and its markers
+    // must be written even if the client never comes back (the sweep retries until done).
     if (r.state === 'Ongoing') await this.#d.redis.zadd(TXN_DEADLINES, r.startedAtMs + r.timeoutMs, id);
+    else if (r.state === 'PrepareCommit' || r.state === 'PrepareAbort') await this.#d.redis.zadd(TXN_DEADLINES, Date.now(), id);
     else await this.#d.redis.zrem(TXN_DEADLINES, id);
+  }
+
+  /** Moves the record to Ongoing if it is not already, noting the transaction's id and epoch. */
+  #begin(r: TxnRecord): void {
+    if (r.state === 'Ongoing') return;
+    r.state = 'Ongoing';
+    r.startedAtMs = Date.now();
+    r.txnProducerId = r.producerId;
+    r.txnProducerEpoch = r.producerEpoch;
   }
 
   /** The error for a request carrying `producerId`/`producerEpoch`, or NONE. */
@@ -226,15 +247,42 @@ export class TransactionCoordinator {
     if (timeoutMs <= 0 || timeoutMs > this.#d.maxTimeoutMs) return Promise.resolve(fail(ErrorCode.INVALID_TRANSACTION_TIMEOUT));
     return this.#run(id, fail, async (o) => {
       let r = o.record;
+      if (r && (r.state === 'PrepareCommit' || r.state === 'PrepareAbort')) {
+        // The previous instance's transaction is decided: finish it before anything else, and
+        // if that cannot be done now, let the client retry (as Kafka does).
+        try {
+          await this.#complete(id, o, r.state === 'PrepareCommit');
+        } catch (err) {
+          this.#d.log.warn({ err: (err as Error).message, transactionalId: id }, 'could not finish the previous transaction yet');
+          return fail(ErrorCode.CONCURRENT_TRANSACTIONS);
+        }
+      }
       if (r && producerId >= 0) {
         // KIP-360: a producer that names its id/epoch must be the current or previous instance.
         const current = producerId === r.producerId && producerEpoch === r.producerEpoch;
         const previous = producerId === r.lastProducerId && producerEpoch === r.lastProducerEpoch;
         if (!current && !previous) return fail(fencedCode);
+        // A retry from the previous epoch (its answer was lost) gets the current pair, unbumped.
+        if (previous && !current && r.state !== 'Ongoing') {
+          return { errorCode: ErrorCode.NONE, producerId: r.producerId, producerEpoch: r.producerEpoch };
+        }
       }
       if (!r) {
         const pid = await this.#d.producerIds.allocate();
-        r = { producerId: pid, producerEpoch: 0, lastProducerId: -1, lastProducerEpoch: -1, timeoutMs, state: 'Empty', partitions: [], groups: [], startedAtMs: 0, updatedAtMs: 0 };
+        r = {
+          producerId: pid,
+          producerEpoch: 0,
+          lastProducerId: -1,
+          lastProducerEpoch: -1,
+          timeoutMs,
+          state: 'Empty',
+          partitions: [],
+          groups: [],
+          txnProducerId: -1,
+          txnProducerEpoch: -1,
+          startedAtMs: 0,
+          updatedAtMs: 0,
+        };
         o.record = r;
         await this.#d.redis.sadd(TXNS_SET, id);
         await this.#save(id, o);
@@ -300,10 +348,7 @@ export class TransactionCoordinator {
       fresh.forEach((x, i) => {
         if (opened[i] === ErrorCode.NONE) r!.partitions.push(x);
       });
-      if (r!.state !== 'Ongoing') {
-        r!.state = 'Ongoing';
-        r!.startedAtMs = Date.now();
-      }
+      this.#begin(r!);
       await this.#save(id, o);
       const byKey = new Map(fresh.map((x, i) => [`${x.topic}:${x.partition}`, opened[i]!]));
       return wanted.map((w) => {
@@ -324,10 +369,7 @@ export class TransactionCoordinator {
         if (check !== ErrorCode.NONE) return check;
         if (r!.state === 'PrepareCommit' || r!.state === 'PrepareAbort') return ErrorCode.CONCURRENT_TRANSACTIONS;
         if (!r!.groups.includes(groupId)) r!.groups.push(groupId);
-        if (r!.state !== 'Ongoing') {
-          r!.state = 'Ongoing';
-          r!.startedAtMs = Date.now();
-        }
+        this.#begin(r!);
         await this.#save(id, o);
         return ErrorCode.NONE;
       },
@@ -377,12 +419,17 @@ export class TransactionCoordinator {
     const r = o.record!;
     const timestamp = Date.now();
     const ingest = this.#d.ingest();
+    // Markers carry the transaction's producer id; their epoch is the producer's current one,
+    // which after a fencing bump is higher and so fences the old instance on the partition.
+    // (Should the bump have moved to a new producer id, the old id is fenced one epoch up.)
+    const markerPid = r.txnProducerId >= 0 ? r.txnProducerId : r.producerId;
+    const markerEpoch = markerPid === r.producerId ? r.producerEpoch : r.txnProducerEpoch + 1;
     const appended = r.partitions.map((p) => {
       const bytes = encodeControlBatch({
         type: commit ? ControlRecordType.COMMIT : ControlRecordType.ABORT,
         coordinatorEpoch: 0,
-        producerId: r.producerId,
-        producerEpoch: r.producerEpoch,
+        producerId: markerPid,
+        producerEpoch: markerEpoch,
         timestamp,
       });
       const ref: PartitionRef = { topicId: p.topicId, partition: p.partition };
@@ -395,7 +442,8 @@ export class TransactionCoordinator {
     if (failed !== undefined) throw new Error(`a transaction marker was refused with error ${failed}`);
     for (const groupId of r.groups) {
       const g = groupKeys(groupId);
-      await this.#scripts.run({ script: 'txn-offsets-end', keys: [g.offsets, g.staged(r.producerId), g.pending], args: [r.producerId, commit ? 1 : 0] });
+      const staged = g.staged(markerPid, r.txnProducerEpoch >= 0 ? r.txnProducerEpoch : r.producerEpoch);
+      await this.#scripts.run({ script: 'txn-offsets-end', keys: [g.offsets, staged, g.pending], args: [markerPid, commit ? 1 : 0] });
     }
     r.state = commit ? 'CompleteCommit' : 'CompleteAbort';
     r.partitions = [];
@@ -422,6 +470,16 @@ export class TransactionCoordinator {
         () => undefined,
         async (o) => {
           const r = o.record;
+          if (r && (r.state === 'PrepareCommit' || r.state === 'PrepareAbort')) {
+            try {
+              await this.#complete(id, o, r.state === 'PrepareCommit');
+            } catch (err) {
+              // Try again in a second (the deadline entry stays due).
+              await this.#d.redis.zadd(TXN_DEADLINES, Date.now() + 1000, id);
+              throw err;
+            }
+            return;
+          }
           if (!r || r.state !== 'Ongoing' || Date.now() < r.startedAtMs + r.timeoutMs) return;
           this.#d.log.info({ transactionalId: id, producerId: r.producerId }, 'transaction timed out; aborting it');
           await this.#bump(r, () => this.#d.producerIds.allocate());
