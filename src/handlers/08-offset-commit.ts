@@ -11,8 +11,8 @@
  * and leader epoch, and are readable from any broker. A commit without a generation (-1) is
  * accepted only while the group has no members (admin tools, assign()-based consumers).
  */
-import { ErrorCode, type OffsetCommitResponseTopic } from '../../wire/index.js';
-import { wireToNumber } from '../offsets.js';
+import { ErrorCode } from '../../wire/index.js';
+import { checkCommittedOffsets, failRemaining } from './offset-commits.js';
 import { defineHandler } from './handler.js';
 
 export const offsetCommitHandler = defineHandler({
@@ -21,29 +21,8 @@ export const offsetCommitHandler = defineHandler({
   async handle(ctx, req) {
     const { broker, header } = ctx;
     const v = header.apiVersion;
-    const topics: OffsetCommitResponseTopic[] = req.topics.map((t) => ({
-      name: t.name,
-      partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE })),
-    }));
-    const setAll = (code: number): { throttleTimeMs: number; topics: OffsetCommitResponseTopic[] } => {
-      for (const t of topics) for (const p of t.partitions) if (p.errorCode === ErrorCode.NONE) p.errorCode = code;
-      return { throttleTimeMs: 0, topics };
-    };
     // An empty group id is accepted, as Kafka does for old clients' offset storage.
-    const valid: { topic: string; partition: number; offset: { offset: number; leaderEpoch: number; metadata: string } }[] = [];
-    for (let i = 0; i < req.topics.length; i++) {
-      const t = req.topics[i]!;
-      const topic = await broker.topics.byName(t.name);
-      t.partitions.forEach((p, j) => {
-        const out = topics[i]!.partitions[j]!;
-        const offset = wireToNumber(p.committedOffset);
-        const metadata = p.committedMetadata ?? '';
-        if (!topic || p.partitionIndex < 0 || p.partitionIndex >= topic.partitions) out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else if (Buffer.byteLength(metadata) > broker.config.offsetMetadataMaxBytes) out.errorCode = ErrorCode.OFFSET_METADATA_TOO_LARGE;
-        else if (offset === null) out.errorCode = ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
-        else valid.push({ topic: t.name, partition: p.partitionIndex, offset: { offset, leaderEpoch: v >= 6 ? p.committedLeaderEpoch : -1, metadata } });
-      });
-    }
+    const { answer: topics, accepted: valid } = await checkCommittedOffsets(broker, req.topics, v >= 6);
     const code = await broker.groups.commitOffsets(
       req.groupId,
       v >= 1 ? req.memberId : '',
@@ -54,6 +33,6 @@ export const offsetCommitHandler = defineHandler({
       // GROUP_ID_NOT_FOUND, as Kafka answers.
       v >= 9 ? ErrorCode.GROUP_ID_NOT_FOUND : ErrorCode.ILLEGAL_GENERATION,
     );
-    return code === ErrorCode.NONE ? { throttleTimeMs: 0, topics } : setAll(code);
+    return { throttleTimeMs: 0, topics: code === ErrorCode.NONE ? topics : failRemaining(topics, code) };
   },
 });

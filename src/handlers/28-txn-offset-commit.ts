@@ -11,6 +11,7 @@
  */
 import { ErrorCode, type TxnOffsetCommitResponseTopic } from '../../wire/index.js';
 import { wireToNumber } from '../offsets.js';
+import { checkCommittedOffsets, failRemaining } from './offset-commits.js';
 import { defineHandler } from './handler.js';
 
 export const txnOffsetCommitHandler = defineHandler({
@@ -19,11 +20,8 @@ export const txnOffsetCommitHandler = defineHandler({
   async handle(ctx, req) {
     const { broker } = ctx;
     const v = ctx.header.apiVersion;
-    const topics: TxnOffsetCommitResponseTopic[] = req.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE })) }));
-    const setAll = (code: number): { throttleTimeMs: number; topics: TxnOffsetCommitResponseTopic[] } => {
-      for (const t of topics) for (const p of t.partitions) if (p.errorCode === ErrorCode.NONE) p.errorCode = code;
-      return { throttleTimeMs: 0, topics };
-    };
+    const { answer: topics, accepted: staged } = await checkCommittedOffsets(broker, req.topics, v >= 2);
+    const setAll = (code: number): { throttleTimeMs: number; topics: TxnOffsetCommitResponseTopic[] } => ({ throttleTimeMs: 0, topics: failRemaining(topics, code) });
     if (req.groupId === '') return setAll(ErrorCode.INVALID_GROUP_ID);
     // The producer must be the current instance of the transactional id, inside a transaction
     // that added this group (AddOffsetsToTxn) — otherwise a fenced zombie could stage offsets.
@@ -38,20 +36,6 @@ export const txnOffsetCommitHandler = defineHandler({
     if (req.producerEpoch < txn.producerEpoch) return setAll(v >= 2 ? ErrorCode.PRODUCER_FENCED : ErrorCode.INVALID_PRODUCER_EPOCH);
     if (req.producerEpoch > txn.producerEpoch) return setAll(ErrorCode.INVALID_PRODUCER_EPOCH);
     if (txn.state !== 'Ongoing' || !txn.groups.includes(req.groupId)) return setAll(ErrorCode.INVALID_TXN_STATE);
-    const staged: { topic: string; partition: number; offset: { offset: number; leaderEpoch: number; metadata: string } }[] = [];
-    for (let i = 0; i < req.topics.length; i++) {
-      const t = req.topics[i]!;
-      const topic = await broker.topics.byName(t.name);
-      t.partitions.forEach((p, j) => {
-        const out = topics[i]!.partitions[j]!;
-        const offset = wireToNumber(p.committedOffset);
-        const metadata = p.committedMetadata ?? '';
-        if (!topic || p.partitionIndex < 0 || p.partitionIndex >= topic.partitions) out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-        else if (Buffer.byteLength(metadata) > broker.config.offsetMetadataMaxBytes) out.errorCode = ErrorCode.OFFSET_METADATA_TOO_LARGE;
-        else if (offset === null) out.errorCode = ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
-        else staged.push({ topic: t.name, partition: p.partitionIndex, offset: { offset, leaderEpoch: v >= 2 ? p.committedLeaderEpoch : -1, metadata } });
-      });
-    }
     const code = await broker.groups.stageTransactionalOffsets(
       req.groupId,
       producerId,
