@@ -133,11 +133,13 @@ export const fetchHandler = defineHandler({
         // Trim to the request-level limit: the first partition with data keeps at least one
         // batch (KIP-74); later ones only what fits, and never past their own limit.
         const kept: Buffer[] = [];
+        let partitionBytes = 0;
         for (const batch of r.records) {
           const first = !anyData && kept.length === 0;
-          if (!first && (total + batch.length > maxBytes || sumLength(kept) + batch.length > s.partitionMaxBytes)) break;
+          if (!first && (total + batch.length > maxBytes || partitionBytes + batch.length > s.partitionMaxBytes)) break;
           kept.push(batch);
           total += batch.length;
+          partitionBytes += batch.length;
         }
         if (kept.length > 0) anyData = true;
         out.records = kept;
@@ -173,10 +175,4 @@ async function addAbortedTransactions(broker: Broker, slots: readonly Slot[]): P
       }
     }),
   );
-}
-
-function sumLength(bufs: readonly Buffer[]): number {
-  let n = 0;
-  for (const b of bufs) n += b.length;
-  return n;
 }

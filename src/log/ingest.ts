@@ -60,6 +60,8 @@ export class IngestBuffer {
   /** Resolves when the previous flush's commit has finished (successfully or not). */
   #commitChain: Promise<void> = Promise.resolve();
   #uploadsInFlight = 0;
+  /** A flush was deferred because every upload slot was busy; run it when one frees. */
+  #flushWhenFree = false;
   readonly #uploadWaiters: (() => void)[] = [];
   #inFlightFlushes = new Set<Promise<void>>();
   readonly #listeners: CommitListener[] = [];
@@ -101,20 +103,30 @@ export class IngestBuffer {
       }
       part.appends.push({ batches, resolve, reject });
       for (const b of batches) this.#pendingBytes += b.sizeInBytes;
-      if (this.#pendingBytes >= this.#opts.flushBytes) this.flush();
+      if (this.#pendingBytes >= this.#opts.flushBytes) void this.flush();
       else if (!this.#timer) {
         this.#timer = setTimeout(() => this.flush(), this.#opts.flushMs);
       }
     });
   }
 
-  /** Starts a flush of everything pending now; resolves when that flush has committed or failed. */
-  flush(): Promise<void> {
+  /**
+   * Starts a flush of everything pending now; resolves when that flush has committed or
+   * failed. While every upload slot is busy, a timer-driven flush is deferred until one frees
+   * (pending data keeps growing towards flush.bytes instead of sealing many small objects that
+   * would only queue behind the uploads and add to everyone's latency); `force` seals anyway.
+   */
+  flush(force = false): Promise<void> {
     if (this.#timer) {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
     if (this.#pending.size === 0) return Promise.resolve();
+    if (!force && this.#uploadsInFlight >= this.#opts.maxConcurrentUploads && this.#pendingBytes < this.#opts.flushBytes) {
+      this.#flushWhenFree = true;
+      return Promise.resolve();
+    }
+    this.#flushWhenFree = false;
     const parts = [...this.#pending.values()];
     this.#pending = new Map();
     this.#pendingBytes = 0;
@@ -126,7 +138,7 @@ export class IngestBuffer {
 
   /** Flushes what is pending and waits for every flush in flight (for shutdown). */
   async drain(): Promise<void> {
-    await this.flush();
+    await this.flush(true);
     while (this.#inFlightFlushes.size > 0) await Promise.all([...this.#inFlightFlushes]);
   }
 
@@ -141,7 +153,9 @@ export class IngestBuffer {
 
   #releaseUpload(): void {
     this.#uploadsInFlight--;
-    this.#uploadWaiters.shift()?.();
+    const next = this.#uploadWaiters.shift();
+    if (next) next();
+    else if (this.#flushWhenFree) void this.flush();
   }
 
   async #runFlush(parts: PendingPartition[]): Promise<void> {

@@ -11,7 +11,7 @@
 import { ErrorCode } from '../../wire/index.js';
 import { BATCH_LENGTH_OVERHEAD, BatchField } from '../../wire/records/index.js';
 import type { PartitionOffsets, PartitionRef, PartitionState, Run } from '../coordination/partition-state.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import { StorageError, type ObjectStore } from '../storage/object-store.js';
 import type { ByteLru } from './cache.js';
 
 /** What a read of one partition returns. */
@@ -52,7 +52,9 @@ export class LogReader {
 
   /** Reads whole batches from `fetchOffset` up to the high watermark (or LSO). */
   async read(req: ReadRequest): Promise<ReadResult> {
-    const { offsets, runs } = await this.#state.runsFrom(req.ref, req.fetchOffset, RUNS_PER_LOOKUP);
+    const first = await this.#state.runsFrom(req.ref, req.fetchOffset, RUNS_PER_LOOKUP);
+    const offsets = first.offsets;
+    let runs = first.runs;
     const upper = req.readCommitted ? offsets.lso : offsets.hw;
     const empty: ReadResult = { errorCode: ErrorCode.NONE, offsets, records: [], bytes: 0 };
     if (req.fetchOffset < offsets.logStart || req.fetchOffset > offsets.hw) {
@@ -62,17 +64,49 @@ export class LogReader {
     const records: Buffer[] = [];
     let bytes = 0;
     let minOne = req.minOneBatch;
-    outer: for (const run of runs) {
-      if (run.base >= upper) break;
+    let nextOffset = req.fetchOffset;
+    // Small runs (low flush.ms) mean many index entries per fetch: keep looking up more runs
+    // until the byte limit is reached or the log ends.
+    for (;;) {
+      const before = bytes;
+      const more = await this.#readRuns(runs, req, upper, records, bytes, minOne);
+      bytes = more.bytes;
+      minOne = minOne && bytes === 0;
+      nextOffset = more.nextOffset ?? nextOffset;
+      if (more.stopped || runs.length < RUNS_PER_LOOKUP || bytes === before || nextOffset >= upper) break;
+      runs = (await this.#state.runsFrom(req.ref, nextOffset, RUNS_PER_LOOKUP)).runs;
+      if (runs.length === 0) break;
+    }
+    return { errorCode: ErrorCode.NONE, offsets, records, bytes };
+  }
+
+  /**
+   * Appends the batches of `runs` at or after the fetch offset to `records` until `maxBytes`
+   * or `upper`; reports the bytes so far, the offset after the last run read, and whether a
+   * limit stopped it.
+   */
+  async #readRuns(
+    runs: readonly Run[],
+    req: ReadRequest,
+    upper: number,
+    records: Buffer[],
+    startBytes: number,
+    minOneBatch: boolean,
+  ): Promise<{ bytes: number; nextOffset: number | null; stopped: boolean }> {
+    let bytes = startBytes;
+    let minOne = minOneBatch;
+    let nextOffset: number | null = null;
+    for (const run of runs) {
+      if (run.base >= upper) return { bytes, nextOffset, stopped: true };
       const data = await this.runBytes(run);
       let offset = run.base;
       let pos = 0;
       while (pos < data.length) {
         const size = BATCH_LENGTH_OVERHEAD + data.readInt32BE(pos + BatchField.batchLength);
         const count = data.readInt32BE(pos + BatchField.lastOffsetDelta) + 1;
-        if (offset >= upper) break outer;
+        if (offset >= upper) return { bytes, nextOffset, stopped: true };
         if (offset + count > req.fetchOffset) {
-          if (bytes + size > req.maxBytes && !minOne) break outer;
+          if (bytes + size > req.maxBytes && !minOne) return { bytes, nextOffset, stopped: true };
           const batch = data.subarray(pos, pos + size);
           writeBaseOffset(batch, offset);
           batch.writeInt32BE(0, BatchField.partitionLeaderEpoch);
@@ -83,8 +117,9 @@ export class LogReader {
         offset += count;
         pos += size;
       }
+      nextOffset = run.last + 1;
     }
-    return { errorCode: ErrorCode.NONE, offsets, records, bytes };
+    return { bytes, nextOffset, stopped: false };
   }
 
   /** The bytes of one run, from the write cache or the block cache. */
@@ -102,15 +137,20 @@ export class LogReader {
     }
     const startInFirst = run.byteStart - first * bs;
     if (blocks.length === 1) return blocks[0]!.subarray(startInFirst, startInFirst + run.byteLength);
-    // A run spanning blocks is assembled once and cached under its own key, so the in-place
-    // offset rewrite and later reads see one buffer.
+    // A run spanning blocks is assembled once (copying only its own bytes) and cached under
+    // its own key, so the in-place offset rewrite and later reads see one buffer.
     const key = `${run.objectKey}@${run.byteStart}+${run.byteLength}`;
     const cached = this.#blockCache.get(key);
     if (cached) return cached;
-    const joined = Buffer.concat(blocks).subarray(startInFirst, startInFirst + run.byteLength);
-    const copy = Buffer.from(joined);
-    this.#blockCache.set(key, copy);
-    return copy;
+    const assembled = Buffer.allocUnsafe(run.byteLength);
+    let filled = 0;
+    blocks.forEach((block, i) => {
+      const from = i === 0 ? startInFirst : 0;
+      filled += block.copy(assembled, filled, from, Math.min(block.length, from + run.byteLength - filled));
+    });
+    if (filled !== run.byteLength) throw new StorageError(`object ${run.objectKey} ends before the run at ${run.byteStart}+${run.byteLength}`);
+    this.#blockCache.set(key, assembled);
+    return assembled;
   }
 }
 
