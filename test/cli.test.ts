@@ -13,6 +13,8 @@ function run(script: string, args: string[]): { status: number | null; stdout: s
     cwd: root,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Nothing here may start a long-running process; a bounded wait turns a mistake into a failure.
+    timeout: 60_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -55,20 +57,33 @@ describe('strata CLI (built)', () => {
     expect(result.stderr).toBe('');
     const lines = result.stdout.split('\n');
     expect(lines[0]).toBe(`strata ${version}`);
-    for (const name of ['dev', 'help', 'version']) {
+    for (const name of ['broker', 'dev', 'groups', 'help', 'version']) {
       expect(lines.some((line) => line.startsWith(`  ${name} `))).toBe(true);
     }
   });
 
-  it('runs the dev placeholder: says the broker is not here yet and exits 0', () => {
-    const result = run('dist/src/cli.js', ['dev']);
-    expect(result.status).toBe(0);
-    expect(result.stderr).toBe('');
-    const lines = result.stdout.split('\n');
-    expect(lines.slice(0, 3)).toEqual([
-      `strata ${version}`,
-      '',
-      '`strata dev` is not available yet: the broker arrives with the broker-core milestone.',
+  it('explains bad broker configuration with one line per problem and exit code 2', () => {
+    const result = run('dist/src/cli.js', ['broker', '--storage', 'ftp://x', '--flush-ms', 'soon', '--nope', '1']);
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trimEnd().split('\n')).toEqual([
+      'strata broker: unknown option --nope; see strata broker --help',
+      'strata broker: --redis (or STRATA_REDIS) is required: Redis URL, e.g. redis://127.0.0.1:6379',
+      'strata broker: --flush-ms "soon" is not a whole number',
+      'strata broker: --storage "ftp://x" is not an s3://, file:// or memory:// URL',
     ]);
+  });
+
+  it('documents every broker option with its environment variable', () => {
+    const result = run('dist/src/cli.js', ['broker', '--help']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('--flush-ms');
+    expect(result.stdout).toContain('STRATA_FLUSH_MS');
+    expect(result.stdout).toContain('STRATA_REDIS');
+  });
+
+  it('rejects a bad dev option with one line and exit code 2, starting nothing', () => {
+    const result = run('dist/src/cli.js', ['dev', '--brokers', 'many']);
+    expect(result).toEqual({ status: 2, stdout: '', stderr: 'strata dev: --brokers "many" must be a whole number from 1 to 16\n' });
   });
 });
