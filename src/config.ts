@@ -216,8 +216,6 @@ export function parseBrokerConfig(args: readonly string[], env: NodeJS.ProcessEn
     if (parsed.error) errors.push(parsed.error);
     else out[spec.key] = parsed.value;
   }
-  if (errors.length) throw new ConfigError(errors.join('\n'));
-
   if (typeof out.redisUrl === 'string' && !/^rediss?:\/\//.test(out.redisUrl)) {
     errors.push(`--redis "${out.redisUrl}" is not a redis:// or rediss:// URL`);
   }
