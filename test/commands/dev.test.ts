@@ -34,8 +34,17 @@ async function consecutiveFreePorts(count: number): Promise<number> {
 let child: ChildProcess | null = null;
 let dataDir = '';
 
-afterAll(() => {
-  if (child && child.exitCode === null) child.kill('SIGKILL');
+afterAll(async () => {
+  // If the test failed midway, stop dev the way a user would (SIGINT stops its Redis and
+  // brokers); SIGKILL only as a last resort, since it would orphan them.
+  const c = child;
+  if (c && c.exitCode === null && c.signalCode === null) {
+    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    c.kill('SIGINT');
+    const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
