@@ -12,7 +12,7 @@ import type { BatchCommitResult, PartitionRef, PartitionState } from '../coordin
 import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ByteLru } from './cache.js';
-import { buildSegment, describeBatch, type SegmentPart } from './segment.js';
+import { buildSegment, type SegmentPart } from './segment.js';
 
 /** The outcome of one append: per batch, in the order given. */
 export interface AppendOutcome {
@@ -182,22 +182,25 @@ export class IngestBuffer {
       this.#flushes++;
       this.#writeCache.set(objectKey, body);
       await previousCommit;
+      // The segment's chunk table already describes every batch (buildSegment read each
+      // header once); the commit input is derived from it rather than read again.
       const commitInput = parts.map((p, i) => {
-        let at = chunks[i]!.byteStart;
-        const batches = p.appends.flatMap((a) => a.batches).map((view) => {
-          const d = describeBatch(view);
+        const chunk = chunks[i]!;
+        let at = chunk.byteStart;
+        const batches = chunk.batches.map((b) => {
           const input = {
             byteStart: at,
-            byteLength: d.byteLength,
-            lastOffsetDelta: view.lastOffsetDelta,
-            producerId: d.producerId,
-            producerEpoch: d.producerEpoch,
-            baseSequence: d.baseSequence,
-            maxTimestamp: d.maxTimestamp,
-            flags: d.flags,
-            recordCount: view.recordCount,
+            byteLength: b.byteLength,
+            // The footer's recordCount is the batch's offset span (lastOffsetDelta + 1).
+            lastOffsetDelta: b.recordCount - 1,
+            producerId: b.producerId,
+            producerEpoch: b.producerEpoch,
+            baseSequence: b.baseSequence,
+            maxTimestamp: b.maxTimestamp,
+            flags: b.flags,
+            recordCount: b.recordCount,
           };
-          at += d.byteLength;
+          at += b.byteLength;
           return input;
         });
         return { ref: p.ref, batches };
