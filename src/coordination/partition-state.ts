@@ -152,6 +152,9 @@ export class PartitionState {
    * offsets, adding one index entry per run of adjacent accepted batches. One commit.lua call
    * per partition, all in one pipeline; results in input order.
    *
+   * The pipeline is written to the connection before this returns (the promise only waits for
+   * the answers), so commits called one after another run in Redis in call order.
+   *
    * Throws `RedisUnavailableError` when Redis cannot be reached; then some partitions may or
    * may not have committed, and producers' retries resolve it through idempotence.
    */

@@ -3,7 +3,8 @@
  * arrival order, until the buffer holds `flush.bytes` or its oldest batch is `flush.ms` old.
  * A flush writes one segment object holding every partition's chunk, then commits each
  * partition's batches in Redis. Uploads of consecutive flushes may overlap; commits happen
- * strictly in flush order, so a partition's offsets follow arrival order. A produce is
+ * strictly in flush order (each is sent once the previous one was sent, without waiting for
+ * its answer), so a partition's offsets follow arrival order. A produce is
  * answered only after its commit.
  */
 import { randomBytes } from 'node:crypto';
@@ -57,8 +58,13 @@ export class IngestBuffer {
   #pending = new Map<string, PendingPartition>();
   #pendingBytes = 0;
   #timer: NodeJS.Timeout | null = null;
-  /** Resolves when the previous flush's commit has finished (successfully or not). */
-  #commitChain: Promise<void> = Promise.resolve();
+  /**
+   * Resolves when the latest flush has sent its commit to Redis (or failed before it could).
+   * The next flush sends its own only then, without waiting for the answer: the commits travel
+   * one connection in order, so Redis runs them in flush order, and consecutive flushes' commits
+   * share a round trip and an AOF fsync.
+   */
+  #commitSent: Promise<void> = Promise.resolve();
   #uploadsInFlight = 0;
   /** A flush was deferred because every upload slot was busy; run it when one frees. */
   #flushWhenFree = false;
@@ -169,19 +175,19 @@ export class IngestBuffer {
     const { body, chunks } = buildSegment(segmentParts);
     // Take our place in the commit order before the upload, so that commits follow flush order
     // even when a later flush's upload finishes first.
-    const previousCommit = this.#commitChain;
-    let commitDone!: () => void;
-    this.#commitChain = new Promise<void>((resolve) => (commitDone = resolve));
+    const previousSent = this.#commitSent;
+    let sent!: () => void;
+    this.#commitSent = new Promise<void>((resolve) => (sent = resolve));
     try {
       await this.#acquireUpload();
       try {
-        await this.#store.put(objectKey, body);
+        await this.#store.put(objectKey, body, { fresh: true });
       } finally {
         this.#releaseUpload();
       }
       this.#flushes++;
       this.#writeCache.set(objectKey, body);
-      await previousCommit;
+      await previousSent;
       // The segment's chunk table already describes every batch (buildSegment read each
       // header once); the commit input is derived from it rather than read again.
       const commitInput = parts.map((p, i) => {
@@ -205,8 +211,10 @@ export class IngestBuffer {
         });
         return { ref: p.ref, batches };
       });
-      const committed = await this.#state.commit(objectKey, commitInput);
-      commitDone();
+      // commit() writes its pipeline before returning, so the next flush may send right away.
+      const committing = this.#state.commit(objectKey, commitInput);
+      sent();
+      const committed = await committing;
       const updates: { ref: PartitionRef; hw: number }[] = [];
       parts.forEach((p, i) => {
         const c = committed[i]!;
@@ -219,7 +227,7 @@ export class IngestBuffer {
       });
       for (const l of this.#listeners) l(updates);
     } catch (err) {
-      void previousCommit.then(commitDone);
+      void previousSent.then(sent);
       this.#log.warn({ err: (err as Error).message, objectKey }, 'flush failed; its produce requests get a retriable error');
       for (const p of parts) for (const a of p.appends) a.reject(err);
     }

@@ -50,12 +50,25 @@ export interface ObjectStoreStats {
   bytesRead: number;
 }
 
+/** How a put may be carried out. */
+export interface PutOptions {
+  /**
+   * The caller promises the key has never held an object and that nothing reads it before
+   * the put resolves (a segment key: unique per flush, referenced only after its put). A store
+   * may then skip what protects readers of an existing object — the file store writes the file
+   * in place instead of beside it and renaming — so a crash before the put resolves can leave
+   * a partial object at the key, which nothing references. The file store refuses a fresh put
+   * to a key that exists.
+   */
+  fresh?: boolean;
+}
+
 /** A key-value store of immutable byte objects (S3, a directory, or memory). */
 export interface ObjectStore {
   /** Where the store points, for logs; never contains credentials. */
   readonly url: string;
   /** Stores `body` under `key`, replacing any object there; durable when it resolves. */
-  put(key: string, body: Buffer | readonly Buffer[]): Promise<void>;
+  put(key: string, body: Buffer | readonly Buffer[], options?: PutOptions): Promise<void>;
   /**
    * Reads the object, or the part of it inside `range`. A range reaching past the end returns
    * the bytes that exist (possibly none). Throws ObjectNotFoundError for a missing key.

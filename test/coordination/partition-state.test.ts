@@ -63,6 +63,24 @@ describe('offsets', () => {
   });
 });
 
+describe('commit', () => {
+  it('runs commits issued back to back, without awaiting, in the order they were called', async () => {
+    const ref = freshPartition();
+    await state.commit('warm-up', [{ ref: freshPartition(), batches: [plain(0, 1, 0)] }]);
+    const pending = Array.from({ length: 20 }, (_, i) => state.commit(`seg-${i}`, [{ ref, batches: [plain(0, 5, i)] }]));
+    const results = await Promise.all(pending);
+    // Commit i holds i + 1 records, so each base offset is the sum of the sizes before it.
+    let next = 0;
+    results.forEach(([r], i) => {
+      expect(r.results).toEqual([{ errorCode: ErrorCode.NONE, baseOffset: next, duplicate: false }]);
+      next += i + 1;
+      expect(r.hw).toBe(next);
+    });
+    const { runs } = await state.runsFrom(ref, 0, 100);
+    expect(runs.map((run) => run.objectKey)).toEqual(Array.from({ length: 20 }, (_, i) => `seg-${i}`));
+  });
+});
+
 describe('runsFrom', () => {
   it('returns the runs whose last offset is at or above the fetch offset, up to the limit', async () => {
     const ref = freshPartition();

@@ -148,6 +148,20 @@ describe.each([memoryHarness, fileHarness, s3Harness])('ObjectStore contract: $n
     expect((await store.get('one')).toString()).toBe('xyz');
   });
 
+  it('stores a fresh put like any other, concurrent ones included', async () => {
+    const store = open();
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) => store.put(`data/seg-${String(i).padStart(2, '0')}`, [Buffer.from(`head${i}|`), Buffer.alloc(i * 10, i)], { fresh: true })),
+    );
+    const listed = [];
+    for await (const info of store.list('data/')) listed.push(info);
+    expect(listed).toEqual(Array.from({ length: 12 }, (_, i) => ({ key: `data/seg-${String(i).padStart(2, '0')}`, size: `head${i}|`.length + i * 10 })));
+    const seven = await store.get('data/seg-07');
+    expect(seven.subarray(0, 6).toString()).toBe('head7|');
+    expect(seven.subarray(6)).toEqual(Buffer.alloc(70, 7));
+    expect((await store.get('data/seg-11', { start: 0, end: 7 })).toString()).toBe('head11|');
+  });
+
   it('keeps what was put even when the caller reuses its buffers', async () => {
     const store = open();
     const body = Buffer.from('original');

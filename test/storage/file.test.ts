@@ -115,6 +115,22 @@ describe('FileObjectStore', () => {
     expect((await store.get('x/y')).toString()).toBe('inner');
   });
 
+  it('writes a fresh put in place and refuses one onto an existing key, keeping the object', async () => {
+    await store.put('seg/1', [Buffer.from('abc'), Buffer.from('def')], { fresh: true });
+    await Promise.all(Array.from({ length: 8 }, (_, i) => store.put(`seg/n${i}`, Buffer.alloc(1000, i), { fresh: true })));
+    expect(tree(root)).toEqual(['seg/', 'seg/1', ...Array.from({ length: 8 }, (_, i) => `seg/n${i}`)]);
+    expect(readFileSync(join(root, 'seg', 'n5'))).toEqual(Buffer.alloc(1000, 5));
+    const err = await store.put('seg/1', Buffer.from('other'), { fresh: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    expect(err).toMatchObject({ retriable: false });
+    expect((err as Error).cause).toMatchObject({ code: 'EEXIST' });
+    expect(readFileSync(join(root, 'seg', '1'), 'utf8')).toBe('abcdef');
+    expect(store.stats()).toMatchObject({ puts: 10, errors: 1, bytesWritten: 6 + 8000 });
+  });
+
   it('does not show a temp file left by a crash', async () => {
     await store.put('d/k', Buffer.from('real'));
     writeFileSync(join(root, 'd', `${TEMP_FILE_PREFIX}0123456789abcdef`), 'half-written');
