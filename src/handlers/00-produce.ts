@@ -10,8 +10,8 @@
  *
  * Each partition's batch is validated (structure, CRC, size, codec), stamped with the leader
  * epoch (and LogAppendTime when the topic asks for it), buffered, and answered after its
- * commit. acks=0 answers nothing; acks=1 and acks=-1 both answer after the commit, which is
- * durable in both cases.
+ * commit. acks=0 answers nothing (a failed partition closes the connection instead);
+ * acks=1 and acks=-1 both answer after the commit, which is durable in both cases.
  *
  * Transactional batches are accepted only for partitions their producer added to its current
  * transaction (checked by the commit script, so old clients are protected too).
@@ -19,6 +19,7 @@
 import {
   ErrorCode,
   WireError,
+  errorInfo,
   type ProduceResponsePartitionProduceResponse,
   type ProduceResponseTopicProduceResponse,
 } from '../../wire/index.js';
@@ -158,8 +159,14 @@ export const produceHandler = defineHandler({
       release();
     }
     if (acks === 0) {
-      // Nothing is answered, but failures are still worth a line in the log.
-      void Promise.all(pending);
+      // Nothing is answered. As Kafka does, a failed partition closes the connection instead:
+      // the only signal an acks=0 client gets, which makes it refresh metadata and reconnect.
+      void Promise.all(pending).then(() => {
+        const failed = responses.flatMap((t) => t.partitionResponses.filter((p) => p.errorCode !== ErrorCode.NONE).map((p) => `${t.name}-${p.index}: ${errorInfo(p.errorCode)?.name ?? p.errorCode}`));
+        if (failed.length === 0) return;
+        ctx.log.info({ failed }, 'acks=0 produce failed; closing the connection so the client notices');
+        ctx.connection.close('acks=0 produce failed');
+      });
       return NO_RESPONSE;
     }
     await Promise.all(pending);

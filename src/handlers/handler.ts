@@ -14,6 +14,8 @@ export interface ConnectionInfo {
   readonly remoteAddress: string;
   /** The client's zone, from `strata_az=<zone>` in its client.id, or null. */
   zone: string | null;
+  /** Closes the connection (requests still in flight on it are dropped). */
+  close(reason: string): void;
 }
 
 /** Everything a handler gets for one request. */

@@ -55,7 +55,7 @@ export class Connection {
     this.#broker = broker;
     this.#handlers = handlers;
     this.#onClose = onClose;
-    this.info = { id: nextConnectionId++, remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`, zone: null };
+    this.info = { id: nextConnectionId++, remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`, zone: null, close: (reason) => this.close(reason) };
     this.#log = broker.log.child({ conn: this.info.id, remote: this.info.remoteAddress });
     this.#decoder = new FrameDecoder(broker.config.socketRequestMaxBytes);
     socket.setNoDelay(true);

@@ -626,4 +626,18 @@ describe('ordering on one connection', () => {
     }
     await witnessStillServes();
   });
+
+  it('closes the connection of an acks=0 produce that failed, as Kafka does, storing nothing', async () => {
+    const s = await FrameSocket.connect(port);
+    try {
+      const before = (await readAll(`127.0.0.1:${port}`, QUIET_TOPIC)).length;
+      await s.write(requestFrame(0, 9, 600, produceBody(QUIET_TOPIC, [{ partition: 99, records: batch(['nowhere to go']) }], 0)));
+      await s.waitClosed();
+      expect(s.pending).toBe(0);
+      expect((await readAll(`127.0.0.1:${port}`, QUIET_TOPIC)).length).toBe(before);
+    } finally {
+      s.close();
+    }
+    await witnessStillServes();
+  });
 });
