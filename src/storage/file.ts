@@ -5,10 +5,10 @@
  * fsyncs it, renames it over the target and fsyncs the directory, so a crash leaves either
  * the old object or the new one, never a torn file, and a resolved put survives power loss.
  * Temporary files are named `.strata-tmp-<random>`; key segments may not start with that.
- * A put marked `fresh` (a key never used before, read by nobody until the put resolves)
- * creates the target directly and fsyncs file and directory together: a crash can then leave
- * a partial file under a key that nothing references. Directory fsyncs of concurrent puts
- * are shared.
+ * A put marked `fresh` (a key never used before, read by nobody until the put resolves) is
+ * done by a writer thread, which creates the target directly: a crash can then leave a
+ * partial file under a key that nothing references. Directory fsyncs of concurrent puts on
+ * the main thread are shared.
  *
  * Unlike S3, one key cannot be both an object and a directory: with an object at `a`, a put
  * to `a/b` fails (and the reverse). Strata's keys never do this.
@@ -18,6 +18,7 @@ import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, type File
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError, ObjectNotFoundError, StorageError } from '../errors.js';
+import { FileWriterPool } from './file-writer.js';
 import {
   checkRange,
   closedError,
@@ -84,6 +85,7 @@ export class FileObjectStore implements ObjectStore {
   #dirSyncs = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
   #stats = emptyStats();
   #closed = false;
+  readonly #writers = new FileWriterPool();
 
   /** @param url a `file:///absolute/path` URL; the directory is created on the first put */
   constructor(url: string, options: FileObjectStoreOptions = {}) {
@@ -129,21 +131,21 @@ export class FileObjectStore implements ObjectStore {
   }
 
   /**
-   * A fresh key: creates the target itself (failing if it exists) and fsyncs its data and its
-   * directory entry at the same time — one fsync's wait instead of two, and no rename.
+   * A fresh key: a writer thread creates the target itself (failing if it exists), writes,
+   * fsyncs it and its directory entry, and closes it — no temp file, no rename, and one round
+   * trip to the thread instead of one per call (see file-writer.ts).
    */
   async #putInPlace(file: string, buffers: readonly Buffer[]): Promise<number> {
     const dir = dirname(file);
-    const handle = await this.#create(dir, file);
-    try {
-      const written = await writeAll(handle, buffers);
-      if (this.#fsync) await Promise.all([handle.sync(), this.#syncDir(dir)]);
-      return written;
-    } catch (err) {
-      await rm(file, { force: true }).catch(() => undefined);
-      throw err;
-    } finally {
-      await handle.close();
+    for (let attempt = 0; ; attempt++) {
+      await this.#ensureDir(dir);
+      try {
+        return await this.#writers.write(file, dir, buffers, this.#fsync);
+      } catch (err) {
+        // A concurrent delete pruned the (empty) directory between mkdir and open.
+        if (errnoCode(err) !== 'ENOENT' || (err as { syscall?: string }).syscall !== 'open' || attempt >= DIR_RACE_RETRIES) throw err;
+        this.#dirs.delete(dir);
+      }
     }
   }
 
@@ -259,6 +261,7 @@ export class FileObjectStore implements ObjectStore {
 
   async close(): Promise<void> {
     this.#closed = true;
+    await this.#writers.close();
   }
 
   /** Checks the store is open and the key valid, counts the request, returns the key's path. */

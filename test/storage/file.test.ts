@@ -167,6 +167,31 @@ describe('FileObjectStore', () => {
     expect(await collect(store.list('race/'))).toEqual([{ key: 'race/last', size: 2 }]);
   });
 
+  it('survives fresh puts racing deletes that prune the same directory', async () => {
+    const work: Promise<void>[] = [];
+    for (let i = 0; i < 30; i++) {
+      work.push(store.put(`fresh/${i}`, Buffer.from(String(i)), { fresh: true }).then(() => store.delete([`fresh/${i}`])));
+    }
+    await Promise.all(work);
+    await store.put('fresh/last', Buffer.from('ok'), { fresh: true });
+    expect(await collect(store.list('fresh/'))).toEqual([{ key: 'fresh/last', size: 2 }]);
+    expect(tree(root)).toEqual(['fresh/', 'fresh/last']);
+  });
+
+  it('fails a fresh put in flight when the store closes, and every later call', async () => {
+    const inFlight = store.put('late/1', Buffer.alloc(1 << 20, 1), { fresh: true }).then(
+      () => 'stored',
+      (e: unknown) => e,
+    );
+    await store.close();
+    // The put was still creating its directory when the store closed: it fails, it does not hang.
+    const outcome = await inFlight;
+    expect(outcome).toBeInstanceOf(StorageError);
+    expect((outcome as StorageError).retriable).toBe(true);
+    expect(existsSync(join(root, 'late', '1'))).toBe(false);
+    await expect(store.put('late/2', Buffer.from('x'), { fresh: true })).rejects.toBeInstanceOf(StorageError);
+  });
+
   it('treats a directory as no object for get, head and delete', async () => {
     await store.put('dir/inner', Buffer.from('v'));
     expect(await store.head('dir')).toBeNull();
