@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ErrorCode, ZERO_UUID } from '../../wire/index.js';
-import { mapRedisError, redisCall } from '../coordination/redis.js';
+import { ScriptRunner, mapRedisError, redisCall } from '../coordination/redis.js';
 import type { Logger } from '../observability/logger.js';
 import { GLOBAL_KEYS } from './keys.js';
 import { validateTopicConfig } from './topic-configs.js';
@@ -60,6 +60,7 @@ const CACHE_TTL_MS = 2000;
 
 export class TopicStore {
   readonly #redis: Redis;
+  readonly #scripts: ScriptRunner;
   readonly #log: Logger;
   #byName = new Map<string, TopicInfo>();
   #byId = new Map<string, TopicInfo>();
@@ -68,6 +69,7 @@ export class TopicStore {
 
   constructor(redis: Redis, log: Logger) {
     this.#redis = redis;
+    this.#scripts = new ScriptRunner(redis);
     this.#log = log;
   }
 
@@ -228,16 +230,24 @@ export class TopicStore {
     return { errorCode: ErrorCode.NONE, errorMessage: null, topic };
   }
 
-  /** Deletes a topic's metadata; the caller removes partition state. */
+  /**
+   * Deletes a topic's metadata; the caller removes partition state. The name entry is removed
+   * only while it still names this topic, so a topic re-created under the name meanwhile stays.
+   */
   async delete(topic: TopicInfo): Promise<void> {
-    await this.#redis.multi().hdel(GLOBAL_KEYS.topics, topic.name).del(GLOBAL_KEYS.topic(topic.topicId)).exec();
+    await this.#scripts.run({ script: 'delete-topic', keys: [GLOBAL_KEYS.topics, GLOBAL_KEYS.topic(topic.topicId)], args: [topic.name, topic.topicId] });
     await this.#announce(topic.topicId);
   }
 
-  /** Raises a topic's partition count (never lowers it). */
-  async setPartitionCount(topic: TopicInfo, count: number): Promise<void> {
-    await this.#redis.hset(GLOBAL_KEYS.topic(topic.topicId), 'partitions', String(count));
-    await this.#announce(topic.topicId);
+  /**
+   * Raises a topic's partition count to `count`, atomically and never lowering it, and returns
+   * the count found before: 0 when the topic was deleted meanwhile (nothing written), or ≥
+   * `count` when a concurrent request got there first (nothing written either).
+   */
+  async raisePartitionCount(topic: TopicInfo, count: number): Promise<number> {
+    const before = Number(await this.#scripts.run({ script: 'raise-partitions', keys: [GLOBAL_KEYS.topic(topic.topicId)], args: [count] }));
+    if (before > 0 && before < count) await this.#announce(topic.topicId);
+    return before;
   }
 
   /** Replaces (null value deletes) topic config overrides; values must be validated already. */

@@ -21,6 +21,13 @@ import { defineHandler } from './handler.js';
 /** The largest partition count a topic may have (as CreateTopics). */
 const MAX_PARTITIONS = 100000;
 
+/** Kafka's message when `requested` does not raise `current`, else null. */
+function notAnIncrease(current: number, requested: number): string | null {
+  if (requested < current) return `Topic currently has ${current} partitions, which is higher than the requested ${requested}.`;
+  if (requested === current) return `Topic already has ${current} partition(s).`;
+  return null;
+}
+
 export const createPartitionsHandler = defineHandler({
   apiKey: 37,
   versions: [0, 3],
@@ -50,12 +57,9 @@ export const createPartitionsHandler = defineHandler({
           fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${t.name}" does not exist`);
           continue;
         }
-        if (t.count < topic.partitions) {
-          fail(ErrorCode.INVALID_PARTITIONS, `Topic currently has ${topic.partitions} partitions, which is higher than the requested ${t.count}.`);
-          continue;
-        }
-        if (t.count === topic.partitions) {
-          fail(ErrorCode.INVALID_PARTITIONS, `Topic already has ${topic.partitions} partition(s).`);
+        const notHigher = notAnIncrease(topic.partitions, t.count);
+        if (notHigher !== null) {
+          fail(ErrorCode.INVALID_PARTITIONS, notHigher);
           continue;
         }
         if (t.count > MAX_PARTITIONS) {
@@ -68,8 +72,18 @@ export const createPartitionsHandler = defineHandler({
           continue;
         }
         if (req.validateOnly) continue;
-        await broker.topics.setPartitionCount(topic, t.count);
-        ctx.log.info({ topic: t.name, from: topic.partitions, to: t.count }, 'partitions added');
+        // Checked again in Redis: a concurrent increase or delete since the read above wins.
+        const before = await broker.topics.raisePartitionCount(topic, t.count);
+        if (before === 0) {
+          fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${t.name}" does not exist`);
+          continue;
+        }
+        const overtaken = notAnIncrease(before, t.count);
+        if (overtaken !== null) {
+          fail(ErrorCode.INVALID_PARTITIONS, overtaken);
+          continue;
+        }
+        ctx.log.info({ topic: t.name, from: before, to: t.count }, 'partitions added');
       } catch (err) {
         ctx.log.warn({ err: (err as Error).message, topic: t.name }, 'create partitions failed');
         fail(toKafkaErrorCode(err), (err as Error).message);

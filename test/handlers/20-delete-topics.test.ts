@@ -111,4 +111,18 @@ describe('DeleteTopics', () => {
     expect(await lookup('delete-keep')).toEqual({ errorCode: ErrorCode.NONE, partitions: 1 });
     expect(await lookup('delete-twice')).toEqual({ errorCode: ErrorCode.NONE, partitions: 1 });
   });
+
+  it('a delete of a topic that was re-created meanwhile leaves the new topic in place', async () => {
+    await createTopic(client, 'reborn', 1);
+    const topics = cluster.brokers[0]!.broker!.topics;
+    const old = (await topics.readByName('reborn'))!;
+    const gone = await client.send(20, 6, { topics: [{ name: 'reborn', topicId: ZERO_UUID }], topicNames: [], timeoutMs: 5000 });
+    expect(gone.responses[0]!.errorCode).toBe(ErrorCode.NONE);
+    await createTopic(client, 'reborn', 3);
+    const reborn = (await topics.readByName('reborn'))!;
+    expect(reborn.topicId).not.toBe(old.topicId);
+    // A second deleter that had read the old topic finishes late: only the old metadata goes.
+    await topics.delete(old);
+    expect(await topics.readByName('reborn')).toEqual(reborn);
+  });
 });

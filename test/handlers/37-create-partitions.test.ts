@@ -78,4 +78,32 @@ describe('CreatePartitions', () => {
     ]);
     expect(await partitionCount('twice')).toBe(1);
   });
+
+  it('never lowers the count from a stale read, nor re-creates a topic deleted meanwhile (checked in Redis)', async () => {
+    await createTopic(client, 'raced', 2);
+    const topics = cluster.brokers[0]!.broker!.topics;
+    const stale = (await topics.readByName('raced'))!;
+    expect(stale.partitions).toBe(2);
+    expect(await topics.raisePartitionCount(stale, 12)).toBe(2);
+    // A request that read 2 before the raise to 12 asks for 3: refused, the count stays 12.
+    expect(await topics.raisePartitionCount(stale, 3)).toBe(12);
+    expect((await topics.readByName('raced'))!.partitions).toBe(12);
+    const deleted = await client.send(20, 6, { topics: [{ name: 'raced', topicId: ZERO_UUID }], topicNames: [], timeoutMs: 5000 });
+    expect(deleted.responses[0]!.errorCode).toBe(ErrorCode.NONE);
+    expect(await topics.raisePartitionCount(stale, 20)).toBe(0);
+    expect(await topics.readByName('raced')).toBeNull();
+  });
+
+  it('ends at the highest of many concurrent increases, each answered NONE or INVALID_PARTITIONS', async () => {
+    await createTopic(client, 'contended', 1);
+    const clients = await Promise.all(Array.from({ length: 8 }, () => RawClient.connect(cluster.bootstrap)));
+    try {
+      const answers = await Promise.all(clients.map((c, i) => c.send(37, 3, request([{ name: 'contended', count: 2 + i }]))));
+      for (const a of answers) expect([ErrorCode.NONE, ErrorCode.INVALID_PARTITIONS]).toContain(a.results[0]!.errorCode);
+      expect(answers[7]!.results[0]!.errorCode).toBe(ErrorCode.NONE);
+      expect((await cluster.brokers[0]!.broker!.topics.readByName('contended'))!.partitions).toBe(9);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
 });
