@@ -7,8 +7,7 @@
  * Temporary files are named `.strata-tmp-<random>`; key segments may not start with that.
  * A put marked `fresh` (a key never used before, read by nobody until the put resolves) is
  * done by a writer thread, which creates the target directly: a crash can then leave a
- * partial file under a key that nothing references. Directory fsyncs of concurrent puts on
- * the main thread are shared.
+ * partial file under a key that nothing references.
  *
  * Unlike S3, one key cannot be both an object and a directory: with an object at `a`, a put
  * to `a/b` fails (and the reverse). Strata's keys never do this.
@@ -81,8 +80,6 @@ export class FileObjectStore implements ObjectStore {
   #fsync: boolean;
   /** Directories known to exist and be durable, or being created, by path. */
   #dirs = new Map<string, Promise<void>>();
-  /** Directory fsyncs running, and the one queued behind each (see #syncDir). */
-  #dirSyncs = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
   #stats = emptyStats();
   #closed = false;
   readonly #writers = new FileWriterPool();
@@ -111,7 +108,7 @@ export class FileObjectStore implements ObjectStore {
     const dir = dirname(file);
     const tmp = join(dir, TEMP_FILE_PREFIX + randomBytes(8).toString('hex'));
     try {
-      const handle = await this.#create(dir, tmp);
+      const handle = await this.#inDir(dir, () => open(tmp, 'wx', 0o644));
       let written: number;
       try {
         written = await writeAll(handle, buffers);
@@ -120,7 +117,7 @@ export class FileObjectStore implements ObjectStore {
         await handle.close();
       }
       await rename(tmp, file);
-      if (this.#fsync) await this.#syncDir(dir);
+      if (this.#fsync) await syncDir(dir);
       return written;
     } catch (err) {
       // A temp file that cannot be removed is harmless (list and get never see it); the
@@ -137,41 +134,7 @@ export class FileObjectStore implements ObjectStore {
    */
   async #putInPlace(file: string, buffers: readonly Buffer[]): Promise<number> {
     const dir = dirname(file);
-    for (let attempt = 0; ; attempt++) {
-      await this.#ensureDir(dir);
-      try {
-        return await this.#writers.write(file, dir, buffers, this.#fsync);
-      } catch (err) {
-        // A concurrent delete pruned the (empty) directory between mkdir and open.
-        if (errnoCode(err) !== 'ENOENT' || (err as { syscall?: string }).syscall !== 'open' || attempt >= DIR_RACE_RETRIES) throw err;
-        this.#dirs.delete(dir);
-      }
-    }
-  }
-
-  /**
-   * fsyncs `dir` after the caller created or renamed an entry in it. Concurrent callers share
-   * fsyncs: one that arrives while a sync runs waits for the next one, which starts when the
-   * running one ends and so covers every entry made before it (group commit).
-   */
-  #syncDir(dir: string): Promise<void> {
-    const state = this.#dirSyncs.get(dir) ?? { running: null, next: null };
-    this.#dirSyncs.set(dir, state);
-    if (state.running === null) {
-      state.running = syncDir(dir).finally(() => {
-        state.running = null;
-        if (state.next === null) this.#dirSyncs.delete(dir);
-      });
-      return state.running;
-    }
-    if (state.next === null) {
-      const after = state.running.catch(() => undefined);
-      state.next = after.then(() => {
-        state.next = null;
-        return this.#syncDir(dir);
-      });
-    }
-    return state.next;
+    return this.#inDir(dir, () => this.#writers.write(file, dir, buffers, this.#fsync));
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {
@@ -295,12 +258,15 @@ export class FileObjectStore implements ObjectStore {
     });
   }
 
-  /** Creates a new file (failing if it exists), creating (durably) its directory first. */
-  async #create(dir: string, path: string): Promise<FileHandle> {
+  /**
+   * Runs `create` (which makes a new file in `dir`) once `dir` exists durably, again when a
+   * concurrent delete pruned the directory in between.
+   */
+  async #inDir<T>(dir: string, create: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       await this.#ensureDir(dir);
       try {
-        return await open(path, 'wx', 0o644);
+        return await create();
       } catch (err) {
         // A concurrent delete pruned the (empty) directory between mkdir and open.
         if (errnoCode(err) !== 'ENOENT' || attempt >= DIR_RACE_RETRIES) throw err;
@@ -328,7 +294,7 @@ export class FileObjectStore implements ObjectStore {
     if (first === undefined || !this.#fsync) return;
     const created = [first];
     for (let d = dir; d !== first && d.length > first.length; d = dirname(d)) created.push(d);
-    for (const d of new Set(created.map((c) => dirname(c)))) await this.#syncDir(d);
+    for (const d of new Set(created.map((c) => dirname(c)))) await syncDir(d);
   }
 
   /** Removes `dir` and its parents while they are empty, stopping at the root. */
