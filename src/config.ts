@@ -85,7 +85,7 @@ export const BROKER_OPTIONS: readonly OptionSpec[] = [
   { key: 'rack', flag: 'rack', kind: 'string', help: 'rack shown in Metadata (default: the zone)' },
   { key: 'http', flag: 'http', kind: 'hostport', help: 'admin HTTP host:port for /healthz, /readyz and /metrics (default: off)' },
   { key: 'clusterId', flag: 'cluster-id', kind: 'string', default: 'strata-cluster', help: 'cluster id reported to clients' },
-  { key: 'flushMs', flag: 'flush-ms', kind: 'int', default: '250', min: 1, max: 60000, help: 'flush the ingest buffer when its oldest batch is this old' },
+  { key: 'flushMs', flag: 'flush-ms', kind: 'int', default: '250', min: 1, max: 60000, help: 'the longest a batch waits in the ingest buffer, and the shortest time between timed flushes' },
   { key: 'flushBytes', flag: 'flush-bytes', kind: 'int', default: String(8 * 1024 * 1024), min: 1024, max: 1024 * 1024 * 1024, help: 'flush the ingest buffer when it holds this many bytes' },
   { key: 'logLevel', flag: 'log-level', kind: 'level', default: 'info', help: `log level: ${LEVELS.join(', ')}` },
   { key: 'socketRequestMaxBytes', flag: 'socket-request-max-bytes', kind: 'int', default: String(100 * 1024 * 1024), min: 1024, max: 2147483647, help: 'largest request frame accepted' },

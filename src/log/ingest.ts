@@ -1,6 +1,11 @@
 /**
  * The ingest buffer (ARCHITECTURE §7): accepted batches wait here, grouped per partition in
- * arrival order, until the buffer holds `flush.bytes` or its oldest batch is `flush.ms` old.
+ * arrival order, until the buffer holds `flush.bytes` or a flush is due. `flush.ms` bounds two
+ * things: how long a batch waits (a flush starts at most `flush.ms` after the oldest batch
+ * arrived) and how often objects are written (a timed flush starts at least `flush.ms` after
+ * the previous flush started). A batch arriving after a quiet spell is therefore flushed at
+ * the end of the current event-loop turn instead of waiting out `flush.ms` for company that
+ * could only have shared a later object anyway.
  * A flush writes one segment object holding every partition's chunk, then commits each
  * partition's batches in Redis. Uploads of consecutive flushes may overlap; commits happen
  * strictly in flush order (each is sent once the previous one was sent, without waiting for
@@ -8,6 +13,7 @@
  * answered only after its commit.
  */
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { RecordBatchView } from '../../wire/records/index.js';
 import type { BatchCommitResult, PartitionRef, PartitionState } from '../coordination/partition-state.js';
 import type { Logger } from '../observability/logger.js';
@@ -57,7 +63,10 @@ export class IngestBuffer {
   #seq = 0;
   #pending = new Map<string, PendingPartition>();
   #pendingBytes = 0;
-  #timer: NodeJS.Timeout | null = null;
+  /** Cancels the scheduled flush, if one is scheduled. */
+  #cancelTimer: (() => void) | null = null;
+  /** When the latest flush started (performance.now()); timed flushes keep flush.ms apart. */
+  #lastFlushAt = -Infinity;
   /**
    * Resolves when the latest flush has sent its commit to Redis (or failed before it could).
    * The next flush sends its own only then, without waiting for the answer: the commits travel
@@ -110,10 +119,31 @@ export class IngestBuffer {
       part.appends.push({ batches, resolve, reject });
       for (const b of batches) this.#pendingBytes += b.sizeInBytes;
       if (this.#pendingBytes >= this.#opts.flushBytes) void this.flush();
-      else if (!this.#timer) {
-        this.#timer = setTimeout(() => this.flush(), this.#opts.flushMs);
-      }
+      // While a deferred flush waits for an upload slot, the slot's release starts it.
+      else if (!this.#cancelTimer && !this.#flushWhenFree) this.#schedule();
     });
+  }
+
+  /**
+   * Schedules the timed flush: flush.ms after the previous flush started, or at the end of this
+   * event-loop turn when that moment has passed. Waiting for the turn's end (not flushing
+   * inside append) lets the other partitions of the same request, and requests read in the
+   * same turn, share the object.
+   */
+  #schedule(): void {
+    const wait = this.#lastFlushAt + this.#opts.flushMs - performance.now();
+    if (wait <= 0) {
+      const immediate = setImmediate(() => this.flush());
+      this.#cancelTimer = () => clearImmediate(immediate);
+    } else {
+      // A timer may fire a little early by this clock; it then waits out the rest, so that
+      // timed flushes never come closer than flush.ms (the object-rate bound).
+      const timeout = setTimeout(() => {
+        this.#cancelTimer = null;
+        this.#schedule();
+      }, Math.ceil(wait));
+      this.#cancelTimer = () => clearTimeout(timeout);
+    }
   }
 
   /**
@@ -123,9 +153,9 @@ export class IngestBuffer {
    * would only queue behind the uploads and add to everyone's latency); `force` seals anyway.
    */
   flush(force = false): Promise<void> {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
+    if (this.#cancelTimer) {
+      this.#cancelTimer();
+      this.#cancelTimer = null;
     }
     if (this.#pending.size === 0) return Promise.resolve();
     if (!force && this.#uploadsInFlight >= this.#opts.maxConcurrentUploads && this.#pendingBytes < this.#opts.flushBytes) {
@@ -133,6 +163,7 @@ export class IngestBuffer {
       return Promise.resolve();
     }
     this.#flushWhenFree = false;
+    this.#lastFlushAt = performance.now();
     const parts = [...this.#pending.values()];
     this.#pending = new Map();
     this.#pendingBytes = 0;

@@ -1,26 +1,16 @@
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { partitionKeys } from '../../src/coordination/keys.js';
 import { luaScripts } from '../../src/coordination/redis.js';
 import { PartitionState, type BatchCommitInput, type PartitionRef } from '../../src/coordination/partition-state.js';
 import { ErrorCode } from '../../wire/index.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { commandClient, freshPartition, idem, plain, zsetWithScores } from './setup.js';
+import type { RedisServer } from '../helpers/redis.js';
+import { commandClient, freshPartition, withPartitionState, idem, plain, zsetWithScores } from './setup.js';
 
 let server: RedisServer;
 let redis: Redis;
 let state: PartitionState;
-
-beforeAll(async () => {
-  server = await startRedis({ appendOnly: false });
-  redis = await commandClient(server.url);
-  state = new PartitionState(redis);
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.stop();
-});
+withPartitionState((env) => ({ server, redis, state } = env));
 
 /** Commits one partition's batches and returns that partition's result. */
 async function commitOne(ref: PartitionRef, objectKey: string, batches: BatchCommitInput[]) {

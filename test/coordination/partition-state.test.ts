@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HIGH_WATERMARK_CHANNEL, partitionKeys } from '../../src/coordination/keys.js';
 import {
   decodeHighWatermarks,
@@ -11,23 +11,13 @@ import {
 } from '../../src/coordination/partition-state.js';
 import { createSubscriberClient, waitReady } from '../../src/coordination/redis.js';
 import { ErrorCode } from '../../wire/index.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { commandClient, freshPartition, plain, zsetWithScores } from './setup.js';
+import type { RedisServer } from '../helpers/redis.js';
+import { freshPartition, withPartitionState, plain, zsetWithScores } from './setup.js';
 
 let server: RedisServer;
 let redis: Redis;
 let state: PartitionState;
-
-beforeAll(async () => {
-  server = await startRedis({ appendOnly: false });
-  redis = await commandClient(server.url);
-  state = new PartitionState(redis);
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.stop();
-});
+withPartitionState((env) => ({ server, redis, state } = env));
 
 /**
  * Five runs in separate objects, 10 records each (offsets 0-9, 10-19, …, 40-49), with max

@@ -4,8 +4,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { createCommandClient, waitReady, type RedisClientOptions } from '../../src/coordination/redis.js';
-import type { BatchCommitInput, PartitionRef } from '../../src/coordination/partition-state.js';
+import { PartitionState, type BatchCommitInput, type PartitionRef } from '../../src/coordination/partition-state.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /** A fresh partition of a random topic id, so tests sharing one server never collide. */
 export function freshPartition(partition = 0): PartitionRef {
@@ -17,6 +19,31 @@ export async function commandClient(url: string, options: RedisClientOptions = {
   const client = createCommandClient(url, options);
   await waitReady(client, 5000);
   return client;
+}
+
+/** What {@link withPartitionState} hands a test file once its server is up. */
+export interface PartitionStateEnv {
+  server: RedisServer;
+  redis: Redis;
+  state: PartitionState;
+}
+
+/**
+ * For the calling test file: a redis-server without AOF, a command client on it and a
+ * PartitionState, started before its tests and stopped after them. `ready` receives them.
+ */
+export function withPartitionState(ready: (env: PartitionStateEnv) => void): void {
+  let server: RedisServer | undefined;
+  let redis: Redis | undefined;
+  beforeAll(async () => {
+    server = await startRedis({ appendOnly: false });
+    redis = await commandClient(server.url);
+    ready({ server, redis, state: new PartitionState(redis) });
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
 }
 
 /** A non-idempotent batch (producerId -1) of `lastOffsetDelta + 1` records at `byteStart`. */

@@ -3,27 +3,13 @@
  * partition, the server-side check of transactional batches, markers, the aborted index and
  * the LSO.
  */
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PartitionState, type BatchCommitInput, type PartitionRef } from '../../src/coordination/partition-state.js';
+import { describe, expect, it } from 'vitest';
+import type { BatchCommitInput, PartitionRef, PartitionState } from '../../src/coordination/partition-state.js';
 import { ErrorCode } from '../../wire/index.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { commandClient, freshPartition, idem, plain } from './setup.js';
+import { freshPartition, withPartitionState, idem, plain } from './setup.js';
 
-let server: RedisServer;
-let redis: Redis;
 let state: PartitionState;
-
-beforeAll(async () => {
-  server = await startRedis({ appendOnly: false });
-  redis = await commandClient(server.url);
-  state = new PartitionState(redis);
-});
-
-afterAll(async () => {
-  redis?.disconnect();
-  await server?.stop();
-});
+withPartitionState((env) => ({ state } = env));
 
 const TRANSACTIONAL = 1;
 const CONTROL = 2;
