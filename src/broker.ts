@@ -72,7 +72,7 @@ export class Broker {
     });
     this.store = openObjectStore(config.storageUrl);
     this.topics = new TopicStore(this.redis, log);
-    this.partitions = new PartitionState(this.redis);
+    this.partitions = new PartitionState(this.redis, { producerIdExpirationMs: config.producerIdExpirationMs });
     this.writeCache = new ByteLru(config.writeCacheBytes);
     this.blockCache = new ByteLru(config.blockCacheBytes);
     this.reader = new LogReader(this.store, this.partitions, this.writeCache, this.blockCache, config.blockSizeBytes);

@@ -57,6 +57,8 @@ export interface BrokerConfig {
   offsetMetadataMaxBytes: number;
   /** Largest transaction.timeout.ms a producer may ask for (Kafka's transaction.max.timeout.ms). */
   transactionMaxTimeoutMs: number;
+  /** Forget a producer's idempotence state on a partition after this long without a batch there. */
+  producerIdExpirationMs: number;
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'hostport' | 'url' | 'level';
@@ -109,6 +111,7 @@ export const BROKER_OPTIONS: readonly OptionSpec[] = [
   { key: 'coordinatorLeaseMs', flag: 'coordinator-lease-ms', kind: 'int', default: '10000', min: 500, max: 600000, help: 'lease of a group or transaction coordinator; another broker takes over this long after its owner dies' },
   { key: 'offsetMetadataMaxBytes', flag: 'offset-metadata-max-bytes', kind: 'int', default: '4096', min: 0, max: 1048576, help: 'largest metadata string of a committed offset' },
   { key: 'transactionMaxTimeoutMs', flag: 'transaction-max-timeout-ms', kind: 'int', default: '900000', min: 1, max: 2147483647, help: 'largest transaction timeout a producer may ask for' },
+  { key: 'producerIdExpirationMs', flag: 'producer-id-expiration-ms', kind: 'int', default: '86400000', min: 1000, max: 2147483647, help: "forget a producer's sequence state on a partition after this long without a batch there" },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', kind: 'int', default: '15000', min: 0, max: 600000, help: 'how long SIGTERM waits for in-flight work' },
 ];
 

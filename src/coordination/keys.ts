@@ -25,6 +25,8 @@ export interface PartitionKeys {
   producers: string;
   /** Hash: producer id → `epoch|firstOffset` of its transaction open on this partition. */
   txn: string;
+  /** Sorted set: score = when the producer's latest batch was committed (ms), member = producer id. */
+  producersSeen: string;
   /** Sorted set of aborted transactions: score = marker offset, member = `pid|first|marker`. */
   aborted: string;
 }
@@ -50,5 +52,6 @@ export function partitionKeys(ref: PartitionRef): PartitionKeys {
     producers: `${tag}:producers`,
     txn: `${tag}:txn`,
     aborted: `${tag}:aborted`,
+    producersSeen: `${tag}:pseen`,
   };
 }

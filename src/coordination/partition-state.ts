@@ -86,6 +86,20 @@ const SCAN_PAGE = 256;
 
 /** Values per batch in commit.lua's ARGV. */
 const ARGS_PER_BATCH = 9;
+/** Kafka's default producer.id.expiration.ms: one day. */
+export const DEFAULT_PRODUCER_ID_EXPIRATION_MS = 86_400_000;
+
+/** One producer's state on a partition, as DescribeProducers shows it. */
+export interface ProducerStateSummary {
+  producerId: number;
+  epoch: number;
+  /** Last sequence of its newest batch, -1 if none is remembered. */
+  lastSequence: number;
+  /** Base offset of its newest batch, -1 if none is remembered. */
+  lastOffset: number;
+  /** When its latest batch was committed (ms since the epoch), -1 if unknown. */
+  lastCommitMs: number;
+}
 
 /** Parses an idx member `base|last|maxTimestamp|byteStart|byteLength|batchCount|objectKey`. */
 export function parseRun(member: string): Run {
@@ -140,11 +154,18 @@ export function decodeHighWatermarks(payload: string): HighWatermarkUpdate[] {
 export class PartitionState {
   readonly #redis: Redis;
   readonly #scripts: ScriptRunner;
+  readonly #producerIdExpirationMs: number;
 
-  /** @param redis the command client (see `createCommandClient`). */
-  constructor(redis: Redis) {
+  /**
+   * @param redis the command client (see `createCommandClient`).
+   * @param options.producerIdExpirationMs a producer's state on a partition is forgotten once
+   *   no batch of it has been committed there for this long (Kafka's producer.id.expiration.ms;
+   *   default one day). It is removed by a later commit to that partition.
+   */
+  constructor(redis: Redis, options: { producerIdExpirationMs?: number } = {}) {
     this.#redis = redis;
     this.#scripts = new ScriptRunner(redis);
+    this.#producerIdExpirationMs = options.producerIdExpirationMs ?? DEFAULT_PRODUCER_ID_EXPIRATION_MS;
   }
 
   /**
@@ -160,12 +181,16 @@ export class PartitionState {
    */
   async commit(objectKey: string, parts: readonly PartitionCommitInput[]): Promise<PartitionCommitResult[]> {
     if (objectKey.includes('|')) throw new Error(`object key "${objectKey}" contains "|", which the run index uses as separator`);
+    const now = Date.now();
+    const expireBefore = now - this.#producerIdExpirationMs;
     const calls: ScriptCall[] = parts.map(({ ref, batches }) => {
       const k = partitionKeys(ref);
-      const args: (string | number)[] = new Array(2 + batches.length * ARGS_PER_BATCH);
+      const args: (string | number)[] = new Array(4 + batches.length * ARGS_PER_BATCH);
       args[0] = objectKey;
       args[1] = batches.length;
-      let at = 2;
+      args[2] = now;
+      args[3] = expireBefore;
+      let at = 4;
       for (const b of batches) {
         args[at++] = b.byteStart;
         args[at++] = b.byteLength;
@@ -177,7 +202,7 @@ export class PartitionState {
         args[at++] = b.flags;
         args[at++] = b.recordCount;
       }
-      return { script: 'commit', keys: [k.meta, k.idx, k.tidx, k.producers, k.txn, k.aborted], args };
+      return { script: 'commit', keys: [k.meta, k.idx, k.tidx, k.producers, k.txn, k.aborted, k.producersSeen], args };
     });
     const replies = await this.#scripts.runMany(calls);
     return replies.map((reply, i) => {
@@ -305,7 +330,7 @@ export class PartitionState {
   /** Removes all of the partition's keys (topic deletion). */
   async deletePartition(ref: PartitionRef): Promise<void> {
     const k = partitionKeys(ref);
-    await redisCall('delete partition', () => this.#redis.del(k.meta, k.idx, k.tidx, k.producers, k.txn, k.aborted));
+    await redisCall('delete partition', () => this.#redis.del(k.meta, k.idx, k.tidx, k.producers, k.txn, k.aborted, k.producersSeen));
   }
 
   /**
@@ -352,13 +377,32 @@ export class PartitionState {
     });
   }
 
-  /** Producer states of a partition (DescribeProducers): id → epoch and its newest batch. */
-  async producers(ref: PartitionRef): Promise<{ producerId: number; epoch: number; lastSequence: number; lastOffset: number }[]> {
-    const all = await redisCall('read producers', () => this.#redis.hgetall(partitionKeys(ref).producers));
-    return Object.entries(all).map(([pid, raw]) => {
+  /**
+   * Producer states of a partition (DescribeProducers): id → epoch, its newest batch, and when
+   * its latest batch was committed (ms; -1 if unknown).
+   */
+  async producers(ref: PartitionRef): Promise<ProducerStateSummary[]> {
+    const k = partitionKeys(ref);
+    const pipeline = this.#redis.pipeline();
+    pipeline.hgetall(k.producers);
+    pipeline.zrange(k.producersSeen, 0, -1, 'WITHSCORES');
+    const replies = await redisCall('read producers', () => pipeline.exec());
+    const [[stateErr, all], [seenErr, seenFlat]] = replies ?? [];
+    if (stateErr) throw mapRedisError(stateErr, 'read producers');
+    if (seenErr) throw mapRedisError(seenErr, 'read producers');
+    const seen = new Map<string, number>();
+    const flat = seenFlat as string[];
+    for (let i = 0; i + 1 < flat.length; i += 2) seen.set(flat[i]!, Number(flat[i + 1]));
+    return Object.entries(all as Record<string, string>).map(([pid, raw]) => {
       const parts = raw.split(';');
       const last = parts.length > 1 ? parts[parts.length - 1]!.split(',') : null;
-      return { producerId: Number(pid), epoch: Number(parts[0]), lastSequence: last ? Number(last[1]) : -1, lastOffset: last ? Number(last[2]) : -1 };
+      return {
+        producerId: Number(pid),
+        epoch: Number(parts[0]),
+        lastSequence: last ? Number(last[1]) : -1,
+        lastOffset: last ? Number(last[2]) : -1,
+        lastCommitMs: seen.get(pid) ?? -1,
+      };
     });
   }
 

@@ -1,9 +1,10 @@
 /**
  * DescribeProducers (key 61), version 0 (KIP-664).
  *
- * Per partition, the producers the commit script knows: epoch, last sequence, and the first
- * offset of its open transaction on the partition. Timestamps and coordinator epochs are not
- * tracked: -1 and 0.
+ * Per partition, the producers the commit script knows: epoch, last sequence, the first
+ * offset of its open transaction on the partition, and as last timestamp the broker time its
+ * latest batch was committed (Kafka shows the batch's own max timestamp). Coordinator epochs
+ * are not tracked: 0.
  */
 import { ErrorCode, type DescribeProducersResponsePartitionResponse } from '../../wire/index.js';
 import { toKafkaErrorCode } from '../errors.js';
@@ -28,7 +29,7 @@ export const describeProducersHandler = defineHandler({
                 producerId: BigInt(s.producerId),
                 producerEpoch: s.epoch,
                 lastSequence: s.lastSequence,
-                lastTimestamp: -1n,
+                lastTimestamp: BigInt(s.lastCommitMs),
                 coordinatorEpoch: 0,
                 currentTxnStartOffset: BigInt(open.find((x) => x.producerId === s.producerId)?.firstOffset ?? -1),
               }));

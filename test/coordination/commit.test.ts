@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { partitionKeys } from '../../src/coordination/keys.js';
@@ -121,7 +122,7 @@ describe('commit: offsets and runs', () => {
     const commit = luaScripts().get('commit');
     if (commit === undefined) throw new Error('commit.lua missing');
     await expect(redis.eval(commit.source, 4, k.meta, k.idx, k.tidx, k.producers, 'o', '2', '0', '1')).rejects.toThrow(
-      /expected objectKey, batch count and 9 values per batch, got 4 arguments/,
+      /expected objectKey, batch count, now, expiry cut-off and 9 values per batch, got 4 arguments/,
     );
     expect(await redis.exists(k.meta, k.idx, k.tidx, k.producers)).toBe(0);
   });
@@ -270,5 +271,59 @@ describe('commit: idempotent producers', () => {
     const result = await commitOne(ref, 'o', [idem(0, 10, 0, 1, 0, 0), idem(10, 10, 0, 2, 0, 50), idem(20, 10, 0, 1, 0, 1), idem(30, 10, 0, 2, 0, 50)]);
     expect(result.results).toEqual([stored(0), stored(1), stored(2), duplicateOf(1)]);
     expect(await redis.hgetall(partitionKeys(ref).producers)).toEqual({ 1: '0;0,0,0,0;1,1,2,0', 2: '0;50,50,1,0' });
+  });
+});
+
+describe('commit: producer state expiry', () => {
+  const TRANSACTIONAL = 1;
+
+  it('records when each producer last had a batch committed, duplicates included', async () => {
+    const ref = freshPartition();
+    const k = partitionKeys(ref);
+    const before = Date.now();
+    await commitOne(ref, 'o1', [idem(0, 10, 0, 7, 0, 0), plain(10, 10, 0)]);
+    const after = Date.now();
+    const [[member, score]] = await zsetWithScores(redis, k.producersSeen);
+    expect(member).toBe('7');
+    expect(Number(score)).toBeGreaterThanOrEqual(before);
+    expect(Number(score)).toBeLessThanOrEqual(after);
+    await sleep(5);
+    const retried = await commitOne(ref, 'o2', [idem(0, 10, 0, 7, 0, 0)]);
+    expect(retried.results).toEqual([duplicateOf(0)]);
+    expect(Number(await redis.zscore(k.producersSeen, '7'))).toBeGreaterThan(Number(score));
+  });
+
+  it('forgets a producer silent for the expiration time at a later commit, which then accepts any sequence', async () => {
+    const expiring = new PartitionState(redis, { producerIdExpirationMs: 100 });
+    const ref = freshPartition();
+    const k = partitionKeys(ref);
+    const [first] = await expiring.commit('o1', [{ ref, batches: [idem(0, 10, 4, 11, 0, 0), idem(10, 10, 0, 12, 0, 0)] }]);
+    expect(first!.results).toEqual([stored(0), stored(5)]);
+    await sleep(150);
+    // Producer 12 writes again; 11 has been silent past the expiration and is forgotten.
+    const [second] = await expiring.commit('o2', [{ ref, batches: [idem(0, 10, 0, 12, 0, 1)] }]);
+    expect(second!.results).toEqual([stored(6)]);
+    expect(await redis.hgetall(k.producers)).toEqual({ 12: '0;0,0,5,0;1,1,6,0' });
+    expect((await zsetWithScores(redis, k.producersSeen)).map(([m]) => m)).toEqual(['12']);
+    // Like Kafka for a producer it has no state of, any sequence is accepted next.
+    const [third] = await expiring.commit('o3', [{ ref, batches: [idem(0, 10, 0, 11, 0, 9)] }]);
+    expect(third!.results).toEqual([stored(7)]);
+    expect(await redis.hget(k.producers, '11')).toBe('0;9,9,7,0');
+  });
+
+  it('keeps an expired producer while its transaction is open on the partition', async () => {
+    const expiring = new PartitionState(redis, { producerIdExpirationMs: 100 });
+    const ref = freshPartition();
+    const k = partitionKeys(ref);
+    expect(await expiring.openTransaction([ref], 21, 3)).toEqual([ErrorCode.NONE]);
+    const txnBatch = { ...idem(0, 10, 1, 21, 3, 0), flags: TRANSACTIONAL };
+    const [first] = await expiring.commit('o1', [{ ref, batches: [txnBatch] }]);
+    expect(first!.results).toEqual([stored(0)]);
+    await sleep(150);
+    await expiring.commit('o2', [{ ref, batches: [plain(0, 10, 0)] }]);
+    expect(await redis.hget(k.producers, '21')).toBe('3;0,1,0,1');
+    // Still there, and its next batch continues the sequence.
+    const [third] = await expiring.commit('o3', [{ ref, batches: [{ ...idem(10, 10, 0, 21, 3, 2), flags: TRANSACTIONAL }] }]);
+    expect(third!.results).toEqual([stored(3)]);
   });
 });

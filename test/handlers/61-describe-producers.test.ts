@@ -31,11 +31,30 @@ async function active(partition: number): Promise<DescribeProducersResponseProdu
   return [...p.activeProducers].sort((a, b) => Number(a.producerId - b.producerId));
 }
 
-const state = (producerId: number, producerEpoch: number, lastSequence: number, currentTxnStartOffset: number): DescribeProducersResponseProducerState => ({
+/** Runs `action` and returns the wall-clock interval around it, in ms. */
+async function timed(action: () => Promise<unknown>): Promise<[bigint, bigint]> {
+  const before = BigInt(Date.now());
+  await action();
+  return [before, BigInt(Date.now())];
+}
+
+/**
+ * A producer as DescribeProducers should show it; `committedWithin` is the interval its latest
+ * batch was committed in (its lastTimestamp), or an exact value.
+ */
+const state = (
+  producerId: number,
+  producerEpoch: number,
+  lastSequence: number,
+  currentTxnStartOffset: number,
+  committedWithin: [bigint, bigint] | bigint,
+): DescribeProducersResponseProducerState => ({
   producerId: BigInt(producerId),
   producerEpoch,
   lastSequence,
-  lastTimestamp: -1n,
+  lastTimestamp: typeof committedWithin === 'bigint'
+    ? committedWithin
+    : (expect.toSatisfy((t: bigint) => t >= committedWithin[0] && t <= committedWithin[1], `committed within ${committedWithin.join('..')}`) as bigint),
   coordinatorEpoch: 0,
   currentTxnStartOffset: BigInt(currentTxnStartOffset),
 });
@@ -46,17 +65,23 @@ describe('DescribeProducers', () => {
     const init = await c.send(ApiKey.InitProducerId, 4, { transactionalId: null, transactionTimeoutMs: -1, producerId: -1n, producerEpoch: -1 });
     const idem = Number(init.producerId);
     expect((await produce(c, 'dp', 0, ['i0', 'i1', 'i2'], { producerId: idem, producerEpoch: 0, baseSequence: 0 })).errorCode).toBe(ErrorCode.NONE);
-    expect((await produce(c, 'dp', 0, ['i3', 'i4'], { producerId: idem, producerEpoch: 0, baseSequence: 3 })).errorCode).toBe(ErrorCode.NONE);
-    expect(await active(0)).toEqual([state(idem, 0, 4, -1)]);
+    const idemAt = await timed(async () => {
+      expect((await produce(c, 'dp', 0, ['i3', 'i4'], { producerId: idem, producerEpoch: 0, baseSequence: 3 })).errorCode).toBe(ErrorCode.NONE);
+    });
+    const [idemShown] = await active(0);
+    expect([idemShown]).toEqual([state(idem, 0, 4, -1, idemAt)]);
+    const idemStamp = idemShown!.lastTimestamp;
 
     const txn = new RawTxnProducer(c, 'dp-txn');
     await txn.initOk(30_000);
     await txn.addPartitionsOk('dp', [0]);
     expect(await txn.produceOk('dp', 0, ['t0', 't1'])).toBe(5);
-    expect(await txn.produceOk('dp', 0, ['t2'])).toBe(7);
-    expect(await active(0)).toEqual([state(idem, 0, 4, -1), state(txn.producerId, txn.producerEpoch, 2, 5)].sort((a, b) => Number(a.producerId - b.producerId)));
-    expect(await txn.endTxn(true)).toBe(ErrorCode.NONE);
-    expect(await active(0)).toEqual([state(idem, 0, 4, -1), state(txn.producerId, txn.producerEpoch, 2, -1)].sort((a, b) => Number(a.producerId - b.producerId)));
+    const txnAt = await timed(async () => expect(await txn.produceOk('dp', 0, ['t2'])).toBe(7));
+    const byId = (a: DescribeProducersResponseProducerState, b: DescribeProducersResponseProducerState): number => Number(a.producerId - b.producerId);
+    expect(await active(0)).toEqual([state(idem, 0, 4, -1, idemStamp), state(txn.producerId, txn.producerEpoch, 2, 5, txnAt)].sort(byId));
+    // The commit marker is the transactional producer's latest batch.
+    const markerAt = await timed(async () => expect(await txn.endTxn(true)).toBe(ErrorCode.NONE));
+    expect(await active(0)).toEqual([state(idem, 0, 4, -1, idemStamp), state(txn.producerId, txn.producerEpoch, 2, -1, markerAt)].sort(byId));
     // Partition 1 saw none of them.
     expect(await active(1)).toEqual([]);
   });

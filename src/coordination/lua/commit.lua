@@ -8,7 +8,12 @@
 --                    this partition (firstOffset -1 until its first batch arrives)
 -- KEYS[6] aborted    sorted set of aborted transactions: score = abort marker offset,
 --                    member "<producerId>|<firstOffset>|<markerOffset>"
--- ARGV[1] objectKey  ARGV[2] batch count B, then 9 values per batch, in log order:
+-- KEYS[7] seen       sorted set: score = when a producer's batch was last committed here (ms),
+--                    member = producer id
+-- ARGV[1] objectKey  ARGV[2] batch count B  ARGV[3] now (ms)  ARGV[4] expiry cut-off (ms):
+--   producer states last committed before it are removed (Kafka's producer.id.expiration.ms),
+--   except while the producer has a transaction open here;
+-- then 9 values per batch, in log order:
 --   byteStart byteLength lastOffsetDelta producerId producerEpoch baseSequence maxTimestamp
 --   flags recordCount
 --   flags: bit 0 transactional, bit 1 control (a transaction marker), bit 2 abort (with bit 1)
@@ -52,12 +57,16 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
-local metaKey, idxKey, tidxKey, producersKey, txnKey, abortedKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local metaKey, idxKey, tidxKey, producersKey, txnKey, abortedKey, seenKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local objectKey = ARGV[1]
 local count = tonumber(ARGV[2])
-if count == nil or count < 0 or #ARGV ~= 2 + 9 * count then
-  return redis.error_reply('ERR commit: expected objectKey, batch count and 9 values per batch, got ' .. #ARGV .. ' arguments')
+local now = tonumber(ARGV[3])
+local expireBefore = tonumber(ARGV[4])
+if count == nil or count < 0 or now == nil or expireBefore == nil or #ARGV ~= 4 + 9 * count then
+  return redis.error_reply('ERR commit: expected objectKey, batch count, now, expiry cut-off and 9 values per batch, got ' .. #ARGV .. ' arguments')
 end
+-- Maximum producer states removed per call, so that a backlog is worked off a bit per commit.
+local EXPIRE_PER_CALL = 16
 
 local meta = redis.call('HMGET', metaKey, 'hw', 'logStart', 'maxts')
 local hw = tonumber(meta[1]) or 0
@@ -131,6 +140,9 @@ local function hasFlag(flags, bit)
 end
 
 local abortedNew = {}
+-- Producers with a batch accepted (or recognised as a duplicate) here: pid -> true, in order.
+local seen = {}
+local seenOrder = {}
 
 local out = {}
 local runs = {}
@@ -144,7 +156,7 @@ local function closeRun()
 end
 
 for i = 0, count - 1 do
-  local a = 3 + i * 9
+  local a = 5 + i * 9
   local byteStart = tonumber(ARGV[a])
   local byteLength = tonumber(ARGV[a + 1])
   local lastOffsetDelta = tonumber(ARGV[a + 2])
@@ -219,6 +231,11 @@ for i = 0, count - 1 do
     if not txn or txn.epoch ~= epoch then
       code = INVALID_TXN_STATE
     end
+  end
+
+  if code == 0 and producerId >= 0 and not seen[pidArg] then
+    seen[pidArg] = true
+    seenOrder[#seenOrder + 1] = pidArg
   end
 
   if code ~= 0 then
@@ -327,6 +344,21 @@ if txnsChanged then
     redis.call('HDEL', metaKey, 'lso')
   else
     redis.call('HSET', metaKey, 'lso', fmt(lso))
+  end
+end
+
+for _, pid in ipairs(seenOrder) do
+  redis.call('ZADD', seenKey, fmt(now), pid)
+end
+-- Expiry: forget producers silent since the cut-off. One with a transaction still open here
+-- is kept (its marker will touch it again) and looked at again one period later.
+local stale = redis.call('ZRANGEBYSCORE', seenKey, '-inf', '(' .. fmt(expireBefore), 'LIMIT', 0, EXPIRE_PER_CALL)
+for _, pid in ipairs(stale) do
+  if redis.call('HEXISTS', txnKey, pid) == 1 then
+    redis.call('ZADD', seenKey, fmt(now), pid)
+  else
+    redis.call('HDEL', producersKey, pid)
+    redis.call('ZREM', seenKey, pid)
   end
 end
 
