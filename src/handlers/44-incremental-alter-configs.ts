@@ -21,11 +21,10 @@
  * Not implemented: BROKER_LOGGER (KIP-412) is INVALID_REQUEST; Strata's log level is the
  * --log-level flag.
  */
-import { ErrorCode, type IncrementalAlterConfigsResponseAlterConfigsResourceResponse } from '../../wire/index.js';
-import { ConfigResourceType, DUPLICATE_RESOURCE_MESSAGE, brokerResourceProblem, duplicateResources } from '../cluster/config-resources.js';
+import { ErrorCode } from '../../wire/index.js';
+import { ConfigResourceType } from '../cluster/config-resources.js';
 import { ConfigType, TOPIC_CONFIGS, validateTopicConfig } from '../cluster/topic-configs.js';
-import { topicNameProblem } from '../cluster/topics.js';
-import { toKafkaErrorCode } from '../errors.js';
+import { alterEachResource, repeatedName } from './config-alter.js';
 import { defineHandler } from './handler.js';
 
 /** IncrementalAlterConfigs operations (KIP-339). */
@@ -50,84 +49,35 @@ export const incrementalAlterConfigsHandler = defineHandler({
   versions: [0, 1],
   async handle(ctx, req) {
     const { broker } = ctx;
-    const duplicates = duplicateResources(req.resources);
-    const responses: IncrementalAlterConfigsResponseAlterConfigsResourceResponse[] = [];
-    for (const [i, r] of req.resources.entries()) {
-      const out: IncrementalAlterConfigsResponseAlterConfigsResourceResponse = {
-        errorCode: ErrorCode.NONE,
-        errorMessage: null,
-        resourceType: r.resourceType,
-        resourceName: r.resourceName,
-      };
-      responses.push(out);
-      const fail = (errorCode: number, errorMessage: string): void => {
-        out.errorCode = errorCode;
-        out.errorMessage = errorMessage;
-      };
-      if (duplicates.has(i)) {
-        fail(ErrorCode.INVALID_REQUEST, DUPLICATE_RESOURCE_MESSAGE);
-        continue;
-      }
-      const nulls = r.configs.filter((c) => c.configOperation !== AlterConfigOp.DELETE && c.value === null).map((c) => c.name);
-      if (nulls.length > 0) {
-        fail(ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nulls.join(', ')}`);
-        continue;
-      }
-      const unknownOp = r.configs.find((c) => OP_NAMES[c.configOperation] === undefined);
-      if (unknownOp) {
-        fail(ErrorCode.INVALID_REQUEST, `unknown operation ${unknownOp.configOperation} for "${unknownOp.name}"; use 0 (SET), 1 (DELETE), 2 (APPEND) or 3 (SUBTRACT)`);
-        continue;
-      }
-      const names = r.configs.map((c) => c.name);
-      const repeated = names.filter((n, j) => names.indexOf(n) !== j);
-      if (repeated.length > 0) {
-        fail(ErrorCode.INVALID_REQUEST, `Error due to duplicate config keys: "${repeated[0]}" appears more than once`);
-        continue;
-      }
-
-      if (r.resourceType === ConfigResourceType.BROKER) {
-        const problem = brokerResourceProblem(r.resourceName, broker.nodeId, true);
-        if (problem) fail(ErrorCode.INVALID_REQUEST, problem);
-        else if (names.length > 0) {
-          fail(ErrorCode.INVALID_REQUEST, `Cannot update these configs dynamically: ${names.join(', ')}; Strata broker settings are flags (or STRATA_* variables) read at startup`);
+    const responses = await alterEachResource(ctx, req.resources, {
+      checkConfigs(r) {
+        const nulls = r.configs.filter((c) => c.configOperation !== AlterConfigOp.DELETE && c.value === null).map((c) => c.name);
+        if (nulls.length > 0) return [ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nulls.join(', ')}`];
+        const unknownOp = r.configs.find((c) => OP_NAMES[c.configOperation] === undefined);
+        if (unknownOp) {
+          return [ErrorCode.INVALID_REQUEST, `unknown operation ${unknownOp.configOperation} for "${unknownOp.name}"; use 0 (SET), 1 (DELETE), 2 (APPEND) or 3 (SUBTRACT)`];
         }
-        continue;
-      }
-      if (r.resourceType === ConfigResourceType.BROKER_LOGGER) {
-        fail(ErrorCode.INVALID_REQUEST, 'Strata has no per-logger levels to change; the broker log level is its --log-level setting');
-        continue;
-      }
-      if (r.resourceType !== ConfigResourceType.TOPIC) {
-        fail(ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (broker)`);
-        continue;
-      }
-
-      const nameProblem = topicNameProblem(r.resourceName);
-      if (nameProblem) {
-        fail(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem);
-        continue;
-      }
-      try {
-        // Read Redis, not the cache: APPEND and SUBTRACT start from the value stored now.
-        const topic = await broker.topics.readByName(r.resourceName);
-        if (!topic) {
-          fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${r.resourceName}" does not exist`);
-          continue;
-        }
+        const repeated = repeatedName(r.configs);
+        if (repeated !== undefined) return [ErrorCode.INVALID_REQUEST, `Error due to duplicate config keys: "${repeated}" appears more than once`];
+        return null;
+      },
+      clusterWideBroker: true,
+      otherType: (r) =>
+        r.resourceType === ConfigResourceType.BROKER_LOGGER
+          ? [ErrorCode.INVALID_REQUEST, 'Strata has no per-logger levels to change; the broker log level is its --log-level setting']
+          : [ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (broker)`],
+      async alterTopic(topic, r) {
         const changes: Record<string, string | null> = {};
         for (const c of r.configs) {
           const def = TOPIC_CONFIGS.get(c.name);
-          if (!def) {
-            fail(ErrorCode.INVALID_CONFIG, validateTopicConfig(c.name, c.value)!);
-            break;
-          }
+          if (!def) return [ErrorCode.INVALID_CONFIG, validateTopicConfig(c.name, c.value)!];
           if (c.configOperation === AlterConfigOp.SET) changes[c.name] = c.value!;
           else if (c.configOperation === AlterConfigOp.DELETE) changes[c.name] = null;
           else {
             if (def.type !== ConfigType.LIST) {
-              fail(ErrorCode.INVALID_CONFIG, `cannot ${OP_NAMES[c.configOperation]} to ${c.name}: it is not a list config; use SET`);
-              break;
+              return [ErrorCode.INVALID_CONFIG, `cannot ${OP_NAMES[c.configOperation]} to ${c.name}: it is not a list config; use SET`];
             }
+            // APPEND and SUBTRACT start from the value stored now (override, else default).
             let items = listItems(topic.configs[c.name] ?? def.defaultValue(broker.config));
             const given = listItems(c.value!);
             if (c.configOperation === AlterConfigOp.APPEND) items.push(...given.filter((g, j) => !items.includes(g) && given.indexOf(g) === j));
@@ -135,17 +85,13 @@ export const incrementalAlterConfigsHandler = defineHandler({
             changes[c.name] = items.join(',');
           }
           const problem = validateTopicConfig(c.name, changes[c.name] ?? null);
-          if (problem) {
-            fail(ErrorCode.INVALID_CONFIG, problem);
-            break;
-          }
+          if (problem) return [ErrorCode.INVALID_CONFIG, problem];
         }
-        if (out.errorCode === ErrorCode.NONE && !req.validateOnly && names.length > 0) await broker.topics.setConfigs(topic, changes, false);
-      } catch (err) {
-        ctx.log.warn({ err: (err as Error).message, topic: r.resourceName }, 'incremental alter configs failed');
-        fail(toKafkaErrorCode(err), (err as Error).message);
-      }
-    }
+        if (!req.validateOnly && r.configs.length > 0) await broker.topics.setConfigs(topic, changes, false);
+        return null;
+      },
+      failureLog: 'incremental alter configs failed',
+    });
     return { throttleTimeMs: 0, responses };
   },
 });
