@@ -26,7 +26,7 @@ import {
 import { Compression, TimestampType, checkProducedBatch, splitBatches, type RecordBatchView } from '../../wire/records/index.js';
 import { effectiveTopicConfig } from '../cluster/topic-configs.js';
 import { toKafkaErrorCode } from '../errors.js';
-import { NO_RESPONSE, defineHandler, type ConnectionInfo } from './handler.js';
+import { NO_RESPONSE, defineHandler, lookUpTopic, type ConnectionInfo } from './handler.js';
 
 /**
  * Per connection, the turn to queue appends. Handlers of one connection run concurrently, and
@@ -70,13 +70,7 @@ export const produceHandler = defineHandler({
       for (const topicData of req.topicData) {
         const topicResponse: ProduceResponseTopicProduceResponse = { name: topicData.name, partitionResponses: [] };
         responses.push(topicResponse);
-        let topic: Awaited<ReturnType<typeof broker.topics.byName>> = null;
-        let lookupError: unknown = null;
-        try {
-          topic = await broker.topics.byName(topicData.name);
-        } catch (err) {
-          lookupError = err;
-        }
+        const { topic, failure } = await lookUpTopic(broker.topics.byName(topicData.name));
         for (const pd of topicData.partitionData) {
           const out = partitionResponse(pd.index, ErrorCode.NONE);
           topicResponse.partitionResponses.push(out);
@@ -84,8 +78,8 @@ export const produceHandler = defineHandler({
             out.errorCode = code;
             out.errorMessage = message;
           };
-          if (lookupError !== null) {
-            fail(toKafkaErrorCode(lookupError), (lookupError as Error).message);
+          if (failure) {
+            fail(failure.errorCode, failure.message);
             continue;
           }
           if (v < 3) {

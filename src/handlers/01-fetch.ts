@@ -22,7 +22,7 @@ import { partitionKey } from '../log/notifier.js';
 import type { ReadResult } from '../log/reader.js';
 import { wireToNumber } from '../offsets.js';
 import type { Broker } from '../broker.js';
-import { defineHandler } from './handler.js';
+import { defineHandler, lookUpTopic } from './handler.js';
 
 const READ_COMMITTED = 1;
 
@@ -65,20 +65,14 @@ export const fetchHandler = defineHandler({
     const slots: Slot[] = [];
 
     for (const ft of req.topics) {
-      let topic: Awaited<ReturnType<typeof broker.topics.byName>> = null;
-      let lookupError: number | null = null;
-      try {
-        topic = v >= 13 ? await broker.topics.byId(ft.topicId) : await broker.topics.byName(ft.topic);
-      } catch (err) {
-        lookupError = toKafkaErrorCode(err);
-      }
+      const { topic, failure } = await lookUpTopic(v >= 13 ? broker.topics.byId(ft.topicId) : broker.topics.byName(ft.topic));
       const tr: FetchResponseFetchableTopicResponse = { topic: v <= 12 ? ft.topic : '', topicId: ft.topicId, partitions: [] };
       responses.push(tr);
       for (const fp of ft.partitions) {
         const out = emptyPartition(fp.partition, ErrorCode.NONE);
         tr.partitions.push(out);
         const fetchOffset = wireToNumber(fp.fetchOffset);
-        if (lookupError !== null) out.errorCode = lookupError;
+        if (failure) out.errorCode = failure.errorCode;
         else if (!topic) out.errorCode = v >= 13 ? ErrorCode.UNKNOWN_TOPIC_ID : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else if (fp.partition < 0 || fp.partition >= topic.partitions) out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         else if (fp.currentLeaderEpoch > 0) out.errorCode = ErrorCode.UNKNOWN_LEADER_EPOCH;

@@ -15,7 +15,7 @@ import { ErrorCode, type ListOffsetsResponseListOffsetsPartitionResponse, type L
 import { toKafkaErrorCode } from '../errors.js';
 import { findInRun } from '../log/timestamps.js';
 import { wireToNumber } from '../offsets.js';
-import { defineHandler } from './handler.js';
+import { defineHandler, lookUpTopic } from './handler.js';
 
 export const ListOffsetsTimestamp = {
   LATEST: -1,
@@ -36,13 +36,7 @@ export const listOffsetsHandler = defineHandler({
     const v = header.apiVersion;
     const topics: ListOffsetsResponseListOffsetsTopicResponse[] = [];
     for (const t of req.topics) {
-      let topic: Awaited<ReturnType<typeof broker.topics.byName>> = null;
-      let lookupError: number | null = null;
-      try {
-        topic = await broker.topics.byName(t.name);
-      } catch (err) {
-        lookupError = toKafkaErrorCode(err);
-      }
+      const { topic, failure } = await lookUpTopic(broker.topics.byName(t.name));
       const partitions = await Promise.all(
         t.partitions.map(async (p): Promise<ListOffsetsResponseListOffsetsPartitionResponse> => {
           const out: ListOffsetsResponseListOffsetsPartitionResponse = {
@@ -53,8 +47,8 @@ export const listOffsetsHandler = defineHandler({
             offset: -1n,
             leaderEpoch: -1,
           };
-          if (lookupError !== null) {
-            out.errorCode = lookupError;
+          if (failure) {
+            out.errorCode = failure.errorCode;
             return out;
           }
           if (!topic || p.partitionIndex < 0 || p.partitionIndex >= topic.partitions) {

@@ -16,10 +16,9 @@
  * answered (there are no followers to wait for).
  */
 import { ErrorCode, type DeleteRecordsResponseDeleteRecordsPartitionResult, type DeleteRecordsResponseDeleteRecordsTopicResult } from '../../wire/index.js';
-import type { TopicInfo } from '../cluster/topics.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { wireToNumber } from '../offsets.js';
-import { defineHandler } from './handler.js';
+import { defineHandler, lookUpTopic } from './handler.js';
 
 export const deleteRecordsHandler = defineHandler({
   apiKey: 21,
@@ -28,18 +27,12 @@ export const deleteRecordsHandler = defineHandler({
     const { broker } = ctx;
     const topics: DeleteRecordsResponseDeleteRecordsTopicResult[] = [];
     for (const t of req.topics) {
-      let topic: TopicInfo | null = null;
-      let lookupError: number | null = null;
-      try {
-        topic = await broker.topics.byName(t.name);
-      } catch (err) {
-        lookupError = toKafkaErrorCode(err);
-      }
+      const { topic, failure } = await lookUpTopic(broker.topics.byName(t.name));
       const partitions = await Promise.all(
         t.partitions.map(async (p): Promise<DeleteRecordsResponseDeleteRecordsPartitionResult> => {
           const out: DeleteRecordsResponseDeleteRecordsPartitionResult = { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.NONE };
-          if (lookupError !== null) {
-            out.errorCode = lookupError;
+          if (failure) {
+            out.errorCode = failure.errorCode;
             return out;
           }
           if (!topic || p.partitionIndex < 0 || p.partitionIndex >= topic.partitions) {

@@ -17,9 +17,8 @@
  * is not used.
  */
 import { ErrorCode, type OffsetForLeaderEpochResponseEpochEndOffset, type OffsetForLeaderEpochResponseOffsetForLeaderTopicResult } from '../../wire/index.js';
-import type { TopicInfo } from '../cluster/topics.js';
 import { toKafkaErrorCode } from '../errors.js';
-import { defineHandler } from './handler.js';
+import { defineHandler, lookUpTopic } from './handler.js';
 
 /** The one leader epoch Strata has. */
 const LEADER_EPOCH = 0;
@@ -31,17 +30,11 @@ export const offsetForLeaderEpochHandler = defineHandler({
     const { broker } = ctx;
     const topics: OffsetForLeaderEpochResponseOffsetForLeaderTopicResult[] = [];
     for (const t of req.topics) {
-      let topic: TopicInfo | null = null;
-      let lookupError: number | null = null;
-      try {
-        topic = await broker.topics.byName(t.topic);
-      } catch (err) {
-        lookupError = toKafkaErrorCode(err);
-      }
+      const { topic, failure } = await lookUpTopic(broker.topics.byName(t.topic));
       const partitions = await Promise.all(
         t.partitions.map(async (p): Promise<OffsetForLeaderEpochResponseEpochEndOffset> => {
           const out: OffsetForLeaderEpochResponseEpochEndOffset = { errorCode: ErrorCode.NONE, partition: p.partition, leaderEpoch: -1, endOffset: -1n };
-          if (lookupError !== null) out.errorCode = lookupError;
+          if (failure) out.errorCode = failure.errorCode;
           else if (!topic || p.partition < 0 || p.partition >= topic.partitions) out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
           else if (p.currentLeaderEpoch > LEADER_EPOCH) out.errorCode = ErrorCode.UNKNOWN_LEADER_EPOCH;
           else if (p.leaderEpoch === LEADER_EPOCH) {

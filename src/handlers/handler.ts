@@ -5,6 +5,8 @@
  */
 import type { RequestBodyByKey, RequestHeader, ResponseBodyByKey } from '../../wire/index.js';
 import type { Broker } from '../broker.js';
+import type { TopicInfo } from '../cluster/topics.js';
+import { toKafkaErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 
 /** What a handler knows about the connection a request came on. */
@@ -24,6 +26,24 @@ export interface RequestContext {
   readonly connection: ConnectionInfo;
   readonly broker: Broker;
   readonly log: Logger;
+}
+
+/** A lookup that failed (Redis unreachable, …), as the Kafka error every partition gets. */
+export interface LookupFailure {
+  errorCode: number;
+  message: string;
+}
+
+/**
+ * Awaits a topic lookup for a request: the topic (null when it does not exist), or the
+ * lookup's own failure, so that each partition of the topic can answer with it.
+ */
+export async function lookUpTopic(lookup: Promise<TopicInfo | null>): Promise<{ topic: TopicInfo | null; failure: LookupFailure | null }> {
+  try {
+    return { topic: await lookup, failure: null };
+  } catch (err) {
+    return { topic: null, failure: { errorCode: toKafkaErrorCode(err), message: (err as Error).message } };
+  }
 }
 
 /** Returned by a handler that must not answer (Produce with acks=0). */

@@ -168,6 +168,18 @@ const LZ4_MAGIC = 0x184d2204;
 /** Skippable frames (both LZ4 and zstd) use magics 0x184D2A50..0x184D2A5F. */
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
+
+/**
+ * When the 4-byte `magic` read at `pos` opens a skippable frame, the offset just past that
+ * frame (magic, 4-byte little-endian size, payload); otherwise -1. A truncated one throws.
+ */
+function skippableFrameEnd(data: Buffer, pos: number, magic: number, codec: string): number {
+  if ((magic & SKIPPABLE_MASK) >>> 0 !== SKIPPABLE_MAGIC) return -1;
+  if (data.length - pos < 8) throw new WireError(`${codec} skippable frame truncated at offset ${pos}`);
+  const size = data.readUInt32LE(pos + 4);
+  if (data.length - (pos + 8) < size) throw new WireError(`${codec} skippable frame truncated at offset ${pos + 8}`);
+  return pos + 8 + size;
+}
 const LZ4_BLOCK_MAX: Readonly<Record<number, number>> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 };
 
 /** One LZ4 frame inside a payload, with the most it can decode to. */
@@ -196,12 +208,9 @@ function lz4Frames(data: Buffer, maxBytes: number): FrameSpan[] {
   while (pos < data.length) {
     need(4, 'frame magic');
     const magic = data.readUInt32LE(pos);
-    if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
-      need(8, 'skippable frame');
-      const size = data.readUInt32LE(pos + 4);
-      pos += 8;
-      need(size, 'skippable frame');
-      pos += size;
+    const skipped = skippableFrameEnd(data, pos, magic, 'lz4');
+    if (skipped >= 0) {
+      pos = skipped;
       continue;
     }
     if (magic !== LZ4_MAGIC) throw new WireError(`lz4 frame magic 0x${magic.toString(16)} at offset ${pos} is not 0x184d2204`);
@@ -308,12 +317,9 @@ function zstdMaxOutput(data: Buffer, maxBytes: number): number {
   while (pos < data.length) {
     need(4, 'frame magic');
     const magic = data.readUInt32LE(pos);
-    if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
-      need(8, 'skippable frame');
-      const size = data.readUInt32LE(pos + 4);
-      pos += 8;
-      need(size, 'skippable frame');
-      pos += size;
+    const skipped = skippableFrameEnd(data, pos, magic, 'zstd');
+    if (skipped >= 0) {
+      pos = skipped;
       continue;
     }
     if (magic !== ZSTD_MAGIC) throw new WireError(`zstd frame magic 0x${magic.toString(16)} at offset ${pos} is not 0xfd2fb528`);
