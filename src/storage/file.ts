@@ -7,7 +7,9 @@
  * Temporary files are named `.strata-tmp-<random>`; key segments may not start with that.
  * A put marked `fresh` (a key never used before, read by nobody until the put resolves) is
  * done by a writer thread, which creates the target directly: a crash can then leave a
- * partial file under a key that nothing references.
+ * partial file under a key that nothing references. Writer threads overwrite prepared spare
+ * files (`.strata-tmp-spare-<random>` at the root) instead of creating files when they can
+ * (see file-writer.ts); a crash can leave one spare per thread behind.
  *
  * Unlike S3, one key cannot be both an object and a directory: with an object at `a`, a put
  * to `a/b` fails (and the reverse). Strata's keys never do this.
@@ -33,6 +35,8 @@ import {
 
 /** Name prefix of the temporary files a put writes; never a key segment. */
 export const TEMP_FILE_PREFIX = '.strata-tmp-';
+/** Name prefix of the writer threads' spare files, at the root (see file-writer.ts). */
+export const SPARE_FILE_PREFIX = `${TEMP_FILE_PREFIX}spare-`;
 
 /** Errno codes that say the key's path is absent (or runs through a file, or is a directory). */
 const ABSENT = new Set(['ENOENT', 'ENOTDIR']);
@@ -82,13 +86,14 @@ export class FileObjectStore implements ObjectStore {
   #dirs = new Map<string, Promise<void>>();
   #stats = emptyStats();
   #closed = false;
-  readonly #writers = new FileWriterPool();
+  readonly #writers: FileWriterPool;
 
   /** @param url a `file:///absolute/path` URL; the directory is created on the first put */
   constructor(url: string, options: FileObjectStoreOptions = {}) {
     this.root = fileStoreRoot(url);
     this.url = pathToFileURL(this.root).href;
     this.#fsync = options.fsync ?? true;
+    this.#writers = new FileWriterPool({ spareDir: this.root, sparePrefix: SPARE_FILE_PREFIX });
   }
 
   async put(key: string, body: Buffer | readonly Buffer[], options: PutOptions = {}): Promise<void> {

@@ -2,13 +2,13 @@
  * File store specifics: key validation, crash-safe puts (no temp files left), directory
  * pruning, and URL handling. The ObjectStore behaviour itself is in contract.test.ts.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, StorageError } from '../../src/errors.js';
-import { FileObjectStore, TEMP_FILE_PREFIX, fileStoreRoot } from '../../src/storage/file.js';
+import { FileObjectStore, SPARE_FILE_PREFIX, TEMP_FILE_PREFIX, fileStoreRoot } from '../../src/storage/file.js';
 import type { ObjectInfo } from '../../src/storage/object-store.js';
 
 async function collect(iterable: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
@@ -17,11 +17,15 @@ async function collect(iterable: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[
   return out;
 }
 
-/** Every file and directory under `dir`, as sorted relative paths (directories end in "/"). */
+/**
+ * Every file and directory under `dir`, as sorted relative paths (directories end in "/"),
+ * leaving out the writer threads' spare files, which come and go on their own.
+ */
 function tree(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
+      if (entry.name.startsWith(SPARE_FILE_PREFIX)) continue;
       const full = join(d, entry.name);
       if (entry.isDirectory()) {
         out.push(`${relative(dir, full)}/`);
@@ -33,6 +37,30 @@ function tree(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
+}
+
+/** The spare files at the root now, as [name, inode, size]. */
+function spares(): [string, number, number][] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((name) => name.startsWith(SPARE_FILE_PREFIX))
+    .map((name) => {
+      const info = statSync(join(root, name));
+      return [name, info.ino, info.size];
+    });
+}
+
+/**
+ * Waits (bounded) until a writer thread has prepared a spare file of `size` bytes (it grows
+ * while the thread fills it), and returns it.
+ */
+async function spareReady(size: number): Promise<[string, number, number]> {
+  for (let i = 0; i < 500; i++) {
+    const found = spares();
+    if (found.length === 1 && found[0]![2] === size) return found[0]!;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`no spare file of ${size} bytes appeared; found ${JSON.stringify(spares())}`);
 }
 
 let base: string;
@@ -49,6 +77,18 @@ afterEach(async () => {
   await store.close();
   rmSync(base, { recursive: true, force: true });
 });
+
+/** A fresh put onto existing `key` fails for good with EEXIST, and the object keeps `content`. */
+async function expectFreshPutRefused(key: string, content: string): Promise<void> {
+  const err = await store.put(key, Buffer.from('other'), { fresh: true }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(StorageError);
+  expect(err).toMatchObject({ retriable: false });
+  expect((err as Error).cause).toMatchObject({ code: 'EEXIST' });
+  expect(readFileSync(join(root, ...key.split('/')), 'utf8')).toBe(content);
+}
 
 describe('FileObjectStore', () => {
   it('keeps each object as a plain file at its key', async () => {
@@ -120,15 +160,52 @@ describe('FileObjectStore', () => {
     await Promise.all(Array.from({ length: 8 }, (_, i) => store.put(`seg/n${i}`, Buffer.alloc(1000, i), { fresh: true })));
     expect(tree(root)).toEqual(['seg/', 'seg/1', ...Array.from({ length: 8 }, (_, i) => `seg/n${i}`)]);
     expect(readFileSync(join(root, 'seg', 'n5'))).toEqual(Buffer.alloc(1000, 5));
-    const err = await store.put('seg/1', Buffer.from('other'), { fresh: true }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(StorageError);
-    expect(err).toMatchObject({ retriable: false });
-    expect((err as Error).cause).toMatchObject({ code: 'EEXIST' });
-    expect(readFileSync(join(root, 'seg', '1'), 'utf8')).toBe('abcdef');
+    await expectFreshPutRefused('seg/1', 'abcdef');
     expect(store.stats()).toMatchObject({ puts: 10, errors: 1, bytesWritten: 6 + 8000 });
+  });
+
+  it('overwrites an idle writer thread\'s spare file for the next fresh put, smaller or larger', async () => {
+    const first = Buffer.alloc(100_000, 1);
+    await store.put('s/1', first, { fresh: true });
+    // Sized to the recent writes with room to spare, in 64 KiB steps: 125 000 bytes → 128 KiB.
+    const [, spareInode] = await spareReady(128 * 1024);
+
+    const smaller = Buffer.alloc(10_000, 2);
+    await store.put('s/2', smaller, { fresh: true });
+    expect(statSync(join(root, 's', '2')).ino).toBe(spareInode);
+    expect(readFileSync(join(root, 's', '2'))).toEqual(smaller);
+
+    // The recent size decays by a tenth per write: 90 000 bytes, 112 500 with room → 128 KiB.
+    const [, nextInode] = await spareReady(128 * 1024);
+    const larger = Buffer.concat([Buffer.alloc(200_000, 3), Buffer.from('end')]);
+    await store.put('s/3', larger, { fresh: true });
+    expect(statSync(join(root, 's', '3')).ino).toBe(nextInode);
+    expect(readFileSync(join(root, 's', '3'))).toEqual(larger);
+
+    expect(readFileSync(join(root, 's', '1'))).toEqual(first);
+    expect(await collect(store.list(''))).toEqual([
+      { key: 's/1', size: 100_000 },
+      { key: 's/2', size: 10_000 },
+      { key: 's/3', size: 200_003 },
+    ]);
+  });
+
+  it('refuses a fresh put onto an existing key with a spare ready, keeping both the object and nothing else', async () => {
+    await store.put('e/1', Buffer.from('original'), { fresh: true });
+    await spareReady(64 * 1024);
+    await expectFreshPutRefused('e/1', 'original');
+    // The spare was used up by the failed put and removed with it.
+    expect(spares()).toEqual([]);
+    await store.put('e/2', Buffer.from('next'), { fresh: true });
+    expect(readFileSync(join(root, 'e', '2'), 'utf8')).toBe('next');
+  });
+
+  it('removes its spare file when it closes', async () => {
+    await store.put('c/1', Buffer.alloc(5000, 1), { fresh: true });
+    await spareReady(64 * 1024);
+    await store.close();
+    expect(spares()).toEqual([]);
+    expect(readdirSync(root)).toEqual(['c']);
   });
 
   it('does not show a temp file left by a crash', async () => {
