@@ -47,6 +47,7 @@ const path = require('node:path');
 const crypto = require('node:crypto');
 const { spareDir, sparePrefix, spareIdleMs } = workerData;
 const SPARE_MAX_BYTES = 64 * 1024 * 1024;
+const STALE_SPARE_MS = 10 * 60 * 1000;
 const ZEROS = Buffer.alloc(1024 * 1024);
 /** The prepared spare file ({ path, size }), or null. */
 let spare = null;
@@ -56,6 +57,24 @@ let idleTimer = null;
 
 function removeQuietly(file) {
   try { fs.unlinkSync(file); } catch {}
+}
+
+/**
+ * Removes spare files a crashed process left: those untouched for STALE_SPARE_MS. A live spare
+ * of another process that goes with them costs that process nothing but the spare (its next
+ * write creates its file, or retries once if the spare vanished mid-write).
+ */
+function sweepStaleSpares() {
+  let names = [];
+  try { names = fs.readdirSync(spareDir); } catch { return; }
+  const before = Date.now() - STALE_SPARE_MS;
+  for (const name of names) {
+    if (!name.startsWith(sparePrefix)) continue;
+    const file = path.join(spareDir, name);
+    try {
+      if (fs.statSync(file).mtimeMs < before) fs.unlinkSync(file);
+    } catch {}
+  }
 }
 
 function prepareSpare() {
@@ -127,6 +146,8 @@ function write({ id, path: target, dir, body, length, fsync }) {
     parentPort.postMessage({ id, error: { message: String(err && err.message), code: err && err.code, syscall: err && err.syscall } });
   }
 }
+
+if (spareDir !== null) sweepStaleSpares();
 
 parentPort.on('message', (msg) => {
   if (idleTimer !== null) clearTimeout(idleTimer);

@@ -9,7 +9,8 @@
  * done by a writer thread, which creates the target directly: a crash can then leave a
  * partial file under a key that nothing references. Writer threads overwrite prepared spare
  * files (`.strata-tmp-spare-<random>` at the root) instead of creating files when they can
- * (see file-writer.ts); a crash can leave one spare per thread behind.
+ * (see file-writer.ts); a crash can leave one spare per thread behind, which writer threads
+ * starting later remove once it is ten minutes old.
  *
  * Unlike S3, one key cannot be both an object and a directory: with an object at `a`, a put
  * to `a/b` fails (and the reverse). Strata's keys never do this.

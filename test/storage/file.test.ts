@@ -2,7 +2,7 @@
  * File store specifics: key validation, crash-safe puts (no temp files left), directory
  * pruning, and URL handling. The ObjectStore behaviour itself is in contract.test.ts.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -198,6 +198,30 @@ describe('FileObjectStore', () => {
     expect(spares()).toEqual([]);
     await store.put('e/2', Buffer.from('next'), { fresh: true });
     expect(readFileSync(join(root, 'e', '2'), 'utf8')).toBe('next');
+  });
+
+  it('writes its file when another process removed the spare, and sweeps only stale spares at start', async () => {
+    mkdirSync(root, { recursive: true });
+    const crashed = join(root, `${SPARE_FILE_PREFIX}crashed`);
+    const live = join(root, `${SPARE_FILE_PREFIX}live`);
+    writeFileSync(crashed, Buffer.alloc(4096));
+    writeFileSync(live, Buffer.alloc(4096));
+    const elevenMinutesAgo = new Date(Date.now() - 11 * 60 * 1000);
+    utimesSync(crashed, elevenMinutesAgo, elevenMinutesAgo);
+    // The first put starts a writer thread, which sweeps before it writes.
+    await store.put('w/1', Buffer.from('first'), { fresh: true });
+    expect(existsSync(crashed)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    unlinkSync(live);
+
+    const [name] = await spareReady(64 * 1024);
+    unlinkSync(join(root, name));
+    await store.put('w/2', Buffer.from('second'), { fresh: true });
+    expect(readFileSync(join(root, 'w', '2'), 'utf8')).toBe('second');
+    expect(await collect(store.list('w/'))).toEqual([
+      { key: 'w/1', size: 5 },
+      { key: 'w/2', size: 6 },
+    ]);
   });
 
   it('removes its spare file when it closes', async () => {
