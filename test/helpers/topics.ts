@@ -3,7 +3,7 @@
  * values, read a partition's offsets or a topic's configs — over a RawClient, failing loudly
  * (with the broker's message) when a step the test relies on does not succeed.
  */
-import { ErrorCode, ZERO_UUID } from '../../wire/index.js';
+import { ErrorCode, ZERO_UUID, type FetchRequest } from '../../wire/index.js';
 import { decodeBatchSync, encodeBatchSync, splitBatches } from '../../wire/records/index.js';
 import type { RawClient } from './raw-client.js';
 
@@ -59,16 +59,16 @@ export async function partitionOffsets(client: RawClient, topic: string, partiti
   return { logStart: await ask(-2n), hw: await ask(-1n) };
 }
 
-/** Fetch v12 of one partition from `offset`: the error code and the offsets of the records returned. */
-export async function fetchFrom(client: RawClient, topic: string, partition: number, offset: bigint): Promise<{ errorCode: number; offsets: number[]; values: string[] }> {
-  const res = await client.send(1, 12, {
+/** A Fetch v12 body for one partition from `offset`, answered at once, up to 10 MB. */
+export function oneFetchRequest(topic: string, partition: number, offset: bigint, isolationLevel: 0 | 1): FetchRequest {
+  return {
     clusterId: null,
     replicaId: -1,
     replicaState: { replicaId: -1, replicaEpoch: -1n },
     maxWaitMs: 0,
     minBytes: 0,
     maxBytes: 10_000_000,
-    isolationLevel: 0,
+    isolationLevel,
     sessionId: 0,
     sessionEpoch: -1,
     topics: [
@@ -80,7 +80,12 @@ export async function fetchFrom(client: RawClient, topic: string, partition: num
     ],
     forgottenTopicsData: [],
     rackId: '',
-  });
+  };
+}
+
+/** Fetch v12 of one partition from `offset`: the error code and the offsets of the records returned. */
+export async function fetchFrom(client: RawClient, topic: string, partition: number, offset: bigint): Promise<{ errorCode: number; offsets: number[]; values: string[] }> {
+  const res = await client.send(1, 12, oneFetchRequest(topic, partition, offset, 0));
   const p = res.responses[0]!.partitions[0]!;
   const offsets: number[] = [];
   const values: string[] = [];

@@ -21,6 +21,7 @@ import { ConsumerProcess, committedOffsets, endOffsets, waitFor } from '../compa
 import { GROUP_BROKER_ARGS } from '../groups/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { Rng } from '../helpers/rng.js';
 import { produceOk } from '../helpers/topics.js';
 import { readPartition, stableOffsets, withClient } from './raw-txn.js';
 
@@ -30,18 +31,6 @@ const PARTITIONS = 3;
 const PER_PARTITION = 200;
 const KILLS = 5;
 const SEED = Number(process.env.STRATA_TXN_SEED ?? 0x7a5eed);
-
-/** mulberry32: a small seeded generator, so the kill points repeat run to run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -98,7 +87,7 @@ describe.each(Object.keys(WORKERS) as (keyof typeof WORKERS)[])('consume-transfo
       return p;
     };
     const events = (p: ConsumerProcess): TxnEvent[] => p.events as unknown as TxnEvent[];
-    const rand = random(SEED ^ (worker === 'kafkajs' ? 1 : 2));
+    const rand = new Rng(SEED ^ (worker === 'kafkajs' ? 1 : 2));
     const killPoints: string[] = [];
 
     for (let k = 0; k < KILLS; k++) {
@@ -107,7 +96,7 @@ describe.each(Object.keys(WORKERS) as (keyof typeof WORKERS)[])('consume-transfo
       // progress), once as soon as it has fenced its predecessor (mid-join, nothing done).
       const after = k === 2 ? 'ready' : 'committed';
       await waitFor(`${proc.name} to report "${after}"`, () => (proc.assertRunning(), events(proc)), (ev) => ev.some((x) => x.e === after), 60_000);
-      const delayMs = Math.floor(rand() * (after === 'ready' ? 300 : 800));
+      const delayMs = Math.floor(rand.next() * (after === 'ready' ? 300 : 800));
       await sleep(delayMs);
       proc.kill();
       await proc.exited;

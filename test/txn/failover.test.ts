@@ -18,7 +18,7 @@ import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
 import { waitFor } from '../compat/helpers/groups-common.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { RawTxnProducer, findCoordinator, readPartition, stableOffsets, withClient } from './raw-txn.js';
+import { RawTxnProducer, findCoordinator, readPartition, stableOffsets, waitSettled, withClient } from './raw-txn.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -114,20 +114,28 @@ async function expectSettled(topic: string, expected: string[][], via: number): 
   });
 }
 
+/**
+ * A fresh topic and a raw transactional producer on its id's coordinator (initialised with
+ * `timeoutMs`), and the broker that will survive the coordinator's kill.
+ */
+async function transactionAtCoordinator(name: string, timeoutMs: number): Promise<{ topic: string; id: string; ci: number; survivor: number; c: RawClient; p: RawTxnProducer }> {
+  const topic = uniqueTopic(name);
+  const id = `${topic}-tx`;
+  await createTopic(address(0), topic, PARTITIONS);
+  const ci = await coordinatorIndex(id);
+  const c = await RawClient.connect(address(ci), 'txn-failover');
+  const p = new RawTxnProducer(c, id);
+  await p.initOk(timeoutMs);
+  return { topic, id, ci, survivor: (ci + 1) % 3, c, p };
+}
+
 async function describeState(id: string, via: number): Promise<string> {
   return withClient(address(via), async (c) => (await c.send(ApiKey.DescribeTransactions, 0, { transactionalIds: [id] })).transactionStates[0]!.transactionState);
 }
 
 describe('transaction coordinator failover', () => {
   it('killed between AddPartitionsToTxn and EndTxn: the retried commit at the new coordinator commits every partition', async () => {
-    const topic = uniqueTopic('txn-failover-commit');
-    const id = `${topic}-tx`;
-    await createTopic(address(0), topic, PARTITIONS);
-    const ci = await coordinatorIndex(id);
-    const survivor = (ci + 1) % 3;
-    const c = await RawClient.connect(address(ci), 'txn-failover');
-    const p = new RawTxnProducer(c, id);
-    await p.initOk(60_000);
+    const { topic, id, ci, survivor, c, p } = await transactionAtCoordinator('txn-failover-commit', 60_000);
     const written = await writeTransaction(p, topic, 'committed', 4);
     await cluster.brokers[ci]!.kill();
     c.close();
@@ -143,14 +151,7 @@ describe('transaction coordinator failover', () => {
     ['commit', true],
     ['abort', false],
   ])('killed while answering EndTxn (%s): the transaction ends that way on every partition, and the retry succeeds', async (_name, commit) => {
-    const topic = uniqueTopic(`txn-failover-mid-${commit ? 'commit' : 'abort'}`);
-    const id = `${topic}-tx`;
-    await createTopic(address(0), topic, PARTITIONS);
-    const ci = await coordinatorIndex(id);
-    const survivor = (ci + 1) % 3;
-    const c = await RawClient.connect(address(ci), 'txn-failover');
-    const p = new RawTxnProducer(c, id);
-    await p.initOk(60_000);
+    const { topic, id, ci, survivor, c, p } = await transactionAtCoordinator(`txn-failover-mid-${commit ? 'commit' : 'abort'}`, 60_000);
     const written = await writeTransaction(p, topic, 'mid', 4);
     // EndTxn is sent and the coordinator dies right away: it may have done none, some or all
     // of the work (persisted Prepare state, some markers, the answer).
@@ -165,27 +166,12 @@ describe('transaction coordinator failover', () => {
   });
 
   it('a client that never comes back: a surviving broker aborts its transaction at the timeout', async () => {
-    const topic = uniqueTopic('txn-failover-orphan');
-    const id = `${topic}-tx`;
-    await createTopic(address(0), topic, PARTITIONS);
-    const ci = await coordinatorIndex(id);
-    const survivor = (ci + 1) % 3;
-    const c = await RawClient.connect(address(ci), 'txn-failover');
-    const p = new RawTxnProducer(c, id);
-    await p.initOk(3000);
+    const { topic, id, ci, survivor, c, p } = await transactionAtCoordinator('txn-failover-orphan', 3000);
     await writeTransaction(p, topic, 'orphan', 2);
     await cluster.brokers[ci]!.kill();
     c.close();
 
-    await withClient(address(survivor), (sc) =>
-      waitFor(
-        'every partition to settle',
-        async () => Promise.all(Array.from({ length: PARTITIONS }, (_, i) => stableOffsets(sc, topic, i))),
-        (os) => os.every((o) => o.lso === o.hw),
-        45_000,
-        200,
-      ),
-    );
+    await withClient(address(survivor), (sc) => waitSettled(sc, topic, PARTITIONS, 'every partition to settle', 45_000, 200));
     await expectSettled(topic, [[], [], []], survivor);
     expect(await describeState(id, survivor)).toBe('CompleteAbort');
     // The orphan's producer is fenced: the timeout abort bumped its epoch.
@@ -199,14 +185,7 @@ describe('transaction coordinator failover', () => {
   // Nobody retries: the client died too. Kafka's new coordinator finishes Prepare states
   // when it loads the transaction log; here a surviving broker's sweep must do the same.
   it('killed after deciding to commit, with nobody retrying: a surviving broker finishes the commit', async () => {
-    const topic = uniqueTopic('txn-failover-prepared');
-    const id = `${topic}-tx`;
-    await createTopic(address(0), topic, PARTITIONS);
-    const ci = await coordinatorIndex(id);
-    const survivor = (ci + 1) % 3;
-    const c = await RawClient.connect(address(ci), 'txn-failover');
-    const p = new RawTxnProducer(c, id);
-    await p.initOk(60_000);
+    const { topic, id, ci, survivor, c, p } = await transactionAtCoordinator('txn-failover-prepared', 60_000);
     const written = await writeTransaction(p, topic, 'prepared', 2);
     await cluster.brokers[ci]!.kill();
     c.close();
@@ -221,15 +200,7 @@ describe('transaction coordinator failover', () => {
       redis.disconnect();
     }
 
-    await withClient(address(survivor), (sc) =>
-      waitFor(
-        'every partition to settle without any client request',
-        async () => Promise.all(Array.from({ length: PARTITIONS }, (_, i) => stableOffsets(sc, topic, i))),
-        (os) => os.every((o) => o.lso === o.hw),
-        20_000,
-        200,
-      ),
-    );
+    await withClient(address(survivor), (sc) => waitSettled(sc, topic, PARTITIONS, 'every partition to settle without any client request', 20_000, 200));
     await expectSettled(topic, written, survivor);
     expect(await describeState(id, survivor)).toBe('CompleteCommit');
   });

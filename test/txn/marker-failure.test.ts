@@ -12,11 +12,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
 import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
-import { waitFor } from '../compat/helpers/groups-common.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import type { MemoryObjectStore } from '../../src/storage/memory.js';
-import { RawTxnProducer, readPartition, stableOffsets } from './raw-txn.js';
+import { RawTxnProducer, readPartition, stableOffsets, waitSettled } from './raw-txn.js';
 
 let cluster: Cluster;
 let c: RawClient;
@@ -57,13 +56,7 @@ describe('EndTxn when a marker cannot be written', () => {
     const topic = uniqueTopic('marker-fail-sweep');
     const { code } = await commitWithFailingMarkers(topic);
     expect.soft(RETRIABLE_FOR_END_TXN).toContain(code);
-    await waitFor(
-      'both partitions to settle with no further request',
-      () => Promise.all([stableOffsets(c, topic, 0), stableOffsets(c, topic, 1)]),
-      (os) => os.every((o) => o.lso === o.hw),
-      10_000,
-      100,
-    );
+    await waitSettled(c, topic, 2, 'both partitions to settle with no further request', 10_000, 100);
     expect((await readPartition(c, topic, 0, true)).map((r) => r.value)).toEqual(['x0']);
     expect((await readPartition(c, topic, 1, true)).map((r) => r.value)).toEqual(['x1']);
   });
@@ -91,13 +84,7 @@ describe('EndTxn when a marker cannot be written', () => {
     }
     expect.soft(added).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
     // ...and the decided commit happened on both partitions.
-    await waitFor(
-      'both partitions to settle',
-      () => Promise.all([stableOffsets(c, topic, 0), stableOffsets(c, topic, 1)]),
-      (os) => os.every((o) => o.lso === o.hw),
-      10_000,
-      100,
-    );
+    await waitSettled(c, topic, 2, 'both partitions to settle', 10_000, 100);
     expect((await readPartition(c, topic, 0, true)).map((r) => r.value)).toEqual(['x0']);
     expect((await readPartition(c, topic, 1, true)).map((r) => r.value)).toEqual(['x1']);
   });

@@ -16,6 +16,7 @@ import { ErrorCode } from '../../wire/index.js';
 import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { Rng } from '../helpers/rng.js';
 import { committedRecords, fetchOnce, readPartition, stableOffsets } from './raw-txn.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -25,18 +26,6 @@ const SEED = Number(process.env.STRATA_TXN_SEED ?? 0x5eed);
 const PARTITIONS = 3;
 const TRANSACTIONAL = 4;
 const IDEMPOTENT = 4;
-
-/** mulberry32: a small seeded generator. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let cluster: Cluster;
 const producers: Producer[] = [];
@@ -69,7 +58,7 @@ describe('transactional and idempotent producers on the same partitions', () => 
 
     const transactional = async (t: number): Promise<void> => {
       const name = `t${t}`;
-      const rand = random(SEED + t);
+      const rand = new Rng(SEED + t);
       const producer = kafka.producer({ transactionalId: `${topic}-${name}`, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       producers.push(producer);
       await producer.connect();
@@ -77,13 +66,13 @@ describe('transactional and idempotent producers on the same partitions', () => 
       while (Date.now() < stopAt) {
         const txn = await producer.transaction();
         const values: { partition: number; value: string }[] = [];
-        const count = 1 + Math.floor(rand() * 12);
+        const count = 1 + Math.floor(rand.next() * 12);
         // Two or three sends per transaction, each to one or more partitions.
-        for (let i = 0; i < count; i++) values.push({ partition: Math.floor(rand() * PARTITIONS), value: valueOf(name, n++) });
+        for (let i = 0; i < count; i++) values.push({ partition: Math.floor(rand.next() * PARTITIONS), value: valueOf(name, n++) });
         const cut = Math.max(1, Math.floor(count / 2));
         await txn.send({ topic, messages: values.slice(0, cut) });
         if (cut < count) await txn.send({ topic, messages: values.slice(cut) });
-        const abort = rand() < 0.3;
+        const abort = rand.next() < 0.3;
         if (abort) await txn.abort();
         else await txn.commit();
         for (const v of values) (abort ? aborted : committed).add(v.value);
@@ -93,13 +82,13 @@ describe('transactional and idempotent producers on the same partitions', () => 
 
     const idempotent = async (k: number): Promise<void> => {
       const name = `i${k}`;
-      const rand = random(SEED + 100 + k);
+      const rand = new Rng(SEED + 100 + k);
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       producers.push(producer);
       await producer.connect();
       let n = 0;
       while (Date.now() < stopAt) {
-        const values = Array.from({ length: 1 + Math.floor(rand() * 8) }, () => ({ partition: Math.floor(rand() * PARTITIONS), value: valueOf(name, n++) }));
+        const values = Array.from({ length: 1 + Math.floor(rand.next() * 8) }, () => ({ partition: Math.floor(rand.next() * PARTITIONS), value: valueOf(name, n++) }));
         await producer.send({ topic, acks: -1, messages: values });
         for (const v of values) acked.add(v.value);
       }

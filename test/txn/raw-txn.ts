@@ -6,9 +6,11 @@
  * read in full under either isolation level, dropping aborted records under read_committed
  * exactly as a Kafka consumer does (test/helpers/read-all.ts stops at the LSO but keeps them).
  */
-import { ApiKey, ErrorCode, ZERO_UUID, type FetchResponsePartitionData } from '../../wire/index.js';
+import { ApiKey, ErrorCode, type FetchResponsePartitionData } from '../../wire/index.js';
 import { ControlRecordType, decodeBatchSync, decodeControlBatch, encodeBatchSync, splitBatches } from '../../wire/records/index.js';
+import { waitFor } from '../compat/helpers/groups-common.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { oneFetchRequest } from '../helpers/topics.js';
 
 /** Request versions used unless a test names another. */
 export const V = {
@@ -167,6 +169,17 @@ export async function stableOffsets(client: RawClient, topic: string, partition:
   return { hw: await ask(0), lso: await ask(1) };
 }
 
+/** Waits (bounded) until partitions 0…count-1 of `topic` are settled: no open transaction, LSO = hw. */
+export async function waitSettled(client: RawClient, topic: string, count: number, what: string, timeoutMs: number, intervalMs: number): Promise<void> {
+  await waitFor(
+    what,
+    () => Promise.all(Array.from({ length: count }, (_, i) => stableOffsets(client, topic, i))),
+    (os) => os.every((o) => o.lso === o.hw),
+    timeoutMs,
+    intervalMs,
+  );
+}
+
 /** One batch of a Fetch answer, decoded. */
 export interface FetchedBatch {
   baseOffset: number;
@@ -194,26 +207,7 @@ export interface FetchedPartition {
 
 /** One Fetch of `topic/partition` from `offset`, read_committed or not, with no wait. */
 export async function fetchOnce(client: RawClient, topic: string, partition: number, offset: number, readCommitted: boolean): Promise<FetchedPartition> {
-  const res = await client.send(ApiKey.Fetch, 12, {
-    clusterId: null,
-    replicaId: -1,
-    replicaState: { replicaId: -1, replicaEpoch: -1n },
-    maxWaitMs: 0,
-    minBytes: 0,
-    maxBytes: 10_000_000,
-    isolationLevel: readCommitted ? 1 : 0,
-    sessionId: 0,
-    sessionEpoch: -1,
-    topics: [
-      {
-        topic,
-        topicId: ZERO_UUID,
-        partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: BigInt(offset), lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: 10_000_000, replicaDirectoryId: ZERO_UUID }],
-      },
-    ],
-    forgottenTopicsData: [],
-    rackId: '',
-  });
+  const res = await client.send(ApiKey.Fetch, 12, oneFetchRequest(topic, partition, BigInt(offset), readCommitted ? 1 : 0));
   const p: FetchResponsePartitionData = res.responses[0]!.partitions[0]!;
   const batches: FetchedBatch[] = [];
   for (const view of p.records === null ? [] : splitBatches(p.records as Buffer)) {
