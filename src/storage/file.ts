@@ -7,10 +7,11 @@
  * Temporary files are named `.strata-tmp-<random>`; key segments may not start with that.
  * A put marked `fresh` (a key never used before, read by nobody until the put resolves) is
  * done by a writer thread, which creates the target directly: a crash can then leave a
- * partial file under a key that nothing references. Writer threads overwrite prepared spare
- * files (`.strata-tmp-spare-<random>` at the root) instead of creating files when they can
- * (see file-writer.ts); a crash can leave one spare per thread behind, which writer threads
- * starting later remove once it is ten minutes old.
+ * partial file under a key that nothing references. Writer threads write with direct I/O
+ * where the filesystem allows it, bypassing the page cache (see file-writer.ts). Where it
+ * does not, they overwrite prepared spare files (`.strata-tmp-spare-<random>` at the root)
+ * instead of creating files when they can; a crash can leave one spare per thread behind,
+ * which writer threads starting later remove once it is ten minutes old.
  *
  * Unlike S3, one key cannot be both an object and a directory: with an object at `a`, a put
  * to `a/b` fails (and the reverse). Strata's keys never do this.
@@ -75,6 +76,11 @@ export function fileStoreRoot(url: string): string {
 export interface FileObjectStoreOptions {
   /** fsync files and directories on put (default true). Tests may turn it off for speed. */
   fsync?: boolean;
+  /**
+   * Write fresh puts with direct I/O where the filesystem allows it (default true); off, they
+   * go through the page cache (and spare files).
+   */
+  directIo?: boolean;
 }
 
 /** An {@link ObjectStore} over a local directory, with atomic durable puts. */
@@ -94,7 +100,7 @@ export class FileObjectStore implements ObjectStore {
     this.root = fileStoreRoot(url);
     this.url = pathToFileURL(this.root).href;
     this.#fsync = options.fsync ?? true;
-    this.#writers = new FileWriterPool({ spareDir: this.root, sparePrefix: SPARE_FILE_PREFIX });
+    this.#writers = new FileWriterPool({ spareDir: this.root, sparePrefix: SPARE_FILE_PREFIX, direct: options.directIo ?? true });
   }
 
   async put(key: string, body: Buffer | readonly Buffer[], options: PutOptions = {}): Promise<void> {

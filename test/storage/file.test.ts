@@ -164,72 +164,79 @@ describe('FileObjectStore', () => {
     expect(store.stats()).toMatchObject({ puts: 10, errors: 1, bytesWritten: 6 + 8000 });
   });
 
-  it('overwrites an idle writer thread\'s spare file for the next fresh put, smaller or larger', async () => {
-    const first = Buffer.alloc(100_000, 1);
-    await store.put('s/1', first, { fresh: true });
-    // Sized to the recent writes with room to spare, in 64 KiB steps: 125 000 bytes → 128 KiB.
-    const [, spareInode] = await spareReady(128 * 1024);
+  describe('with direct I/O off (buffered writes and spare files)', () => {
+    beforeEach(async () => {
+      await store.close();
+      store = new FileObjectStore(pathToFileURL(root).href, { directIo: false });
+    });
 
-    const smaller = Buffer.alloc(10_000, 2);
-    await store.put('s/2', smaller, { fresh: true });
-    expect(statSync(join(root, 's', '2')).ino).toBe(spareInode);
-    expect(readFileSync(join(root, 's', '2'))).toEqual(smaller);
+    it('overwrites an idle writer thread\'s spare file for the next fresh put, smaller or larger', async () => {
+      const first = Buffer.alloc(100_000, 1);
+      await store.put('s/1', first, { fresh: true });
+      // Sized to the recent writes with room to spare, in 64 KiB steps: 125 000 bytes → 128 KiB.
+      const [, spareInode] = await spareReady(128 * 1024);
 
-    // The recent size decays by a tenth per write: 90 000 bytes, 112 500 with room → 128 KiB.
-    const [, nextInode] = await spareReady(128 * 1024);
-    const larger = Buffer.concat([Buffer.alloc(200_000, 3), Buffer.from('end')]);
-    await store.put('s/3', larger, { fresh: true });
-    expect(statSync(join(root, 's', '3')).ino).toBe(nextInode);
-    expect(readFileSync(join(root, 's', '3'))).toEqual(larger);
+      const smaller = Buffer.alloc(10_000, 2);
+      await store.put('s/2', smaller, { fresh: true });
+      expect(statSync(join(root, 's', '2')).ino).toBe(spareInode);
+      expect(readFileSync(join(root, 's', '2'))).toEqual(smaller);
 
-    expect(readFileSync(join(root, 's', '1'))).toEqual(first);
-    expect(await collect(store.list(''))).toEqual([
-      { key: 's/1', size: 100_000 },
-      { key: 's/2', size: 10_000 },
-      { key: 's/3', size: 200_003 },
-    ]);
-  });
+      // The recent size decays by a tenth per write: 90 000 bytes, 112 500 with room → 128 KiB.
+      const [, nextInode] = await spareReady(128 * 1024);
+      const larger = Buffer.concat([Buffer.alloc(200_000, 3), Buffer.from('end')]);
+      await store.put('s/3', larger, { fresh: true });
+      expect(statSync(join(root, 's', '3')).ino).toBe(nextInode);
+      expect(readFileSync(join(root, 's', '3'))).toEqual(larger);
 
-  it('refuses a fresh put onto an existing key with a spare ready, keeping both the object and nothing else', async () => {
-    await store.put('e/1', Buffer.from('original'), { fresh: true });
-    await spareReady(64 * 1024);
-    await expectFreshPutRefused('e/1', 'original');
-    // The spare was used up by the failed put and removed with it.
-    expect(spares()).toEqual([]);
-    await store.put('e/2', Buffer.from('next'), { fresh: true });
-    expect(readFileSync(join(root, 'e', '2'), 'utf8')).toBe('next');
-  });
+      expect(readFileSync(join(root, 's', '1'))).toEqual(first);
+      expect(await collect(store.list(''))).toEqual([
+        { key: 's/1', size: 100_000 },
+        { key: 's/2', size: 10_000 },
+        { key: 's/3', size: 200_003 },
+      ]);
+    });
 
-  it('writes its file when another process removed the spare, and sweeps only stale spares at start', async () => {
-    mkdirSync(root, { recursive: true });
-    const crashed = join(root, `${SPARE_FILE_PREFIX}crashed`);
-    const live = join(root, `${SPARE_FILE_PREFIX}live`);
-    writeFileSync(crashed, Buffer.alloc(4096));
-    writeFileSync(live, Buffer.alloc(4096));
-    const elevenMinutesAgo = new Date(Date.now() - 11 * 60 * 1000);
-    utimesSync(crashed, elevenMinutesAgo, elevenMinutesAgo);
-    // The first put starts a writer thread, which sweeps before it writes.
-    await store.put('w/1', Buffer.from('first'), { fresh: true });
-    expect(existsSync(crashed)).toBe(false);
-    expect(existsSync(live)).toBe(true);
-    unlinkSync(live);
+    it('refuses a fresh put onto an existing key with a spare ready, keeping both the object and nothing else', async () => {
+      await store.put('e/1', Buffer.from('original'), { fresh: true });
+      await spareReady(64 * 1024);
+      await expectFreshPutRefused('e/1', 'original');
+      // The spare was used up by the failed put and removed with it.
+      expect(spares()).toEqual([]);
+      await store.put('e/2', Buffer.from('next'), { fresh: true });
+      expect(readFileSync(join(root, 'e', '2'), 'utf8')).toBe('next');
+    });
 
-    const [name] = await spareReady(64 * 1024);
-    unlinkSync(join(root, name));
-    await store.put('w/2', Buffer.from('second'), { fresh: true });
-    expect(readFileSync(join(root, 'w', '2'), 'utf8')).toBe('second');
-    expect(await collect(store.list('w/'))).toEqual([
-      { key: 'w/1', size: 5 },
-      { key: 'w/2', size: 6 },
-    ]);
-  });
+    it('writes its file when another process removed the spare, and sweeps only stale spares at start', async () => {
+      mkdirSync(root, { recursive: true });
+      const crashed = join(root, `${SPARE_FILE_PREFIX}crashed`);
+      const live = join(root, `${SPARE_FILE_PREFIX}live`);
+      writeFileSync(crashed, Buffer.alloc(4096));
+      writeFileSync(live, Buffer.alloc(4096));
+      const elevenMinutesAgo = new Date(Date.now() - 11 * 60 * 1000);
+      utimesSync(crashed, elevenMinutesAgo, elevenMinutesAgo);
+      // The first put starts a writer thread, which sweeps before it writes.
+      await store.put('w/1', Buffer.from('first'), { fresh: true });
+      expect(existsSync(crashed)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      unlinkSync(live);
 
-  it('removes its spare file when it closes', async () => {
-    await store.put('c/1', Buffer.alloc(5000, 1), { fresh: true });
-    await spareReady(64 * 1024);
-    await store.close();
-    expect(spares()).toEqual([]);
-    expect(readdirSync(root)).toEqual(['c']);
+      const [name] = await spareReady(64 * 1024);
+      unlinkSync(join(root, name));
+      await store.put('w/2', Buffer.from('second'), { fresh: true });
+      expect(readFileSync(join(root, 'w', '2'), 'utf8')).toBe('second');
+      expect(await collect(store.list('w/'))).toEqual([
+        { key: 'w/1', size: 5 },
+        { key: 'w/2', size: 6 },
+      ]);
+    });
+
+    it('removes its spare file when it closes', async () => {
+      await store.put('c/1', Buffer.alloc(5000, 1), { fresh: true });
+      await spareReady(64 * 1024);
+      await store.close();
+      expect(spares()).toEqual([]);
+      expect(readdirSync(root)).toEqual(['c']);
+    });
   });
 
   it('does not show a temp file left by a crash', async () => {
