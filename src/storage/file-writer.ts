@@ -149,8 +149,11 @@ function writeDirect(target, dir, body, offset, length, fsync) {
   try {
     fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_DIRECT, 0o644);
   } catch (err) {
-    if (err.code === 'EINVAL') return CANNOT_GO_DIRECT;
-    throw err;
+    if (err.code !== 'EINVAL') throw err;
+    // Linux creates the file before it finds that the filesystem has no direct I/O; with
+    // O_EXCL a file there now is that one (an existing key fails with EEXIST instead).
+    removeQuietly(target);
+    return CANNOT_GO_DIRECT;
   }
   try {
     const blocks = new Uint8Array(body, offset, padded);
