@@ -80,6 +80,10 @@ function removeQuietly(file) {
   try { fs.unlinkSync(file); } catch {}
 }
 
+function closeQuietly(fd) {
+  try { fs.closeSync(fd); } catch {}
+}
+
 /**
  * Removes spare files a crashed process left: those untouched for STALE_SPARE_MS. A live spare
  * of another process that goes with them costs that process nothing but the spare (its next
@@ -168,9 +172,7 @@ function writeDirect(target, dir, body, offset, length, fsync) {
     if (fsync) syncDir(dir);
     return length;
   } catch (err) {
-    if (fd >= 0) {
-      try { fs.closeSync(fd); } catch {}
-    }
+    if (fd >= 0) closeQuietly(fd);
     removeQuietly(target);
     if (err.code === 'EINVAL') return CANNOT_GO_DIRECT;
     throw err;
@@ -202,9 +204,7 @@ function writeBuffered(target, dir, body, offset, length, fsync) {
     recentBytes = Math.max(at, recentBytes * 0.9);
     return at;
   } catch (err) {
-    if (fd >= 0) {
-      try { fs.closeSync(fd); } catch {}
-    }
+    if (fd >= 0) closeQuietly(fd);
     if (used !== null) removeQuietly(used.path);
     if (created) removeQuietly(target);
     throw err;
