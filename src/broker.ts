@@ -16,6 +16,7 @@ import { GroupCoordinator } from './groups/coordinator.js';
 import { HANDLERS } from './handlers/index.js';
 import type { Handler } from './handlers/handler.js';
 import { ByteLru } from './log/cache.js';
+import type { SegmentPieces } from './log/segment.js';
 import { IngestBuffer } from './log/ingest.js';
 import { HighWatermarkNotifier, partitionKey } from './log/notifier.js';
 import { LogReader } from './log/reader.js';
@@ -38,7 +39,7 @@ export class Broker {
   readonly registry: BrokerRegistry;
   readonly partitions: PartitionState;
   readonly notifier = new HighWatermarkNotifier();
-  readonly writeCache: ByteLru;
+  readonly writeCache: ByteLru<SegmentPieces>;
   readonly blockCache: ByteLru;
   readonly reader: LogReader;
   readonly producerIds: ProducerIdAllocator;
@@ -73,7 +74,7 @@ export class Broker {
     this.store = openObjectStore(config.storageUrl);
     this.topics = new TopicStore(this.redis, log);
     this.partitions = new PartitionState(this.redis, { producerIdExpirationMs: config.producerIdExpirationMs });
-    this.writeCache = new ByteLru(config.writeCacheBytes);
+    this.writeCache = new ByteLru<SegmentPieces>(config.writeCacheBytes);
     this.blockCache = new ByteLru(config.blockCacheBytes);
     this.reader = new LogReader(this.store, this.partitions, this.writeCache, this.blockCache, config.blockSizeBytes);
     this.producerIds = new ProducerIdAllocator(this.redis);

@@ -1,13 +1,13 @@
 /**
- * A byte-bounded LRU of Buffers with single-flight loading: concurrent misses for the same key
+ * A byte-bounded LRU of Buffers (or anything with a byte length) with single-flight loading: concurrent misses for the same key
  * share one load (one ranged GET), and the least recently used entries are evicted once the
  * total exceeds the budget. Map insertion order is the recency order.
  */
-export class ByteLru {
+export class ByteLru<V extends { readonly length: number } = Buffer> {
   readonly #maxBytes: number;
   #bytes = 0;
-  readonly #entries = new Map<string, Buffer>();
-  readonly #loading = new Map<string, Promise<Buffer>>();
+  readonly #entries = new Map<string, V>();
+  readonly #loading = new Map<string, Promise<V>>();
   #hits = 0;
   #misses = 0;
 
@@ -23,7 +23,7 @@ export class ByteLru {
     return { hits: this.#hits, misses: this.#misses, bytes: this.#bytes, entries: this.#entries.size };
   }
 
-  get(key: string): Buffer | undefined {
+  get(key: string): V | undefined {
     const v = this.#entries.get(key);
     if (v !== undefined) {
       this.#entries.delete(key);
@@ -32,7 +32,7 @@ export class ByteLru {
     return v;
   }
 
-  set(key: string, value: Buffer): void {
+  set(key: string, value: V): void {
     if (value.length > this.#maxBytes) return;
     const old = this.#entries.get(key);
     if (old !== undefined) {
@@ -49,7 +49,7 @@ export class ByteLru {
   }
 
   /** The cached value, or the result of `load` (shared with concurrent callers), then cached. */
-  async getOrLoad(key: string, load: () => Promise<Buffer>): Promise<Buffer> {
+  async getOrLoad(key: string, load: () => Promise<V>): Promise<V> {
     const hit = this.get(key);
     if (hit !== undefined) {
       this.#hits++;

@@ -19,7 +19,7 @@ import type { BatchCommitResult, PartitionRef, PartitionState } from '../coordin
 import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ByteLru } from './cache.js';
-import { buildSegment, type SegmentPart } from './segment.js';
+import { buildSegment, SegmentPieces, type SegmentPart } from './segment.js';
 
 /** The outcome of one append: per batch, in the order given. */
 export interface AppendOutcome {
@@ -56,7 +56,7 @@ function dayPrefix(now: Date): string {
 export class IngestBuffer {
   readonly #store: ObjectStore;
   readonly #state: PartitionState;
-  readonly #writeCache: ByteLru;
+  readonly #writeCache: ByteLru<SegmentPieces>;
   readonly #log: Logger;
   readonly #opts: Required<IngestOptions>;
   readonly #sessionId = randomBytes(4).toString('hex');
@@ -82,7 +82,7 @@ export class IngestBuffer {
   readonly #listeners: CommitListener[] = [];
   #flushes = 0;
 
-  constructor(store: ObjectStore, state: PartitionState, writeCache: ByteLru, opts: IngestOptions, log: Logger) {
+  constructor(store: ObjectStore, state: PartitionState, writeCache: ByteLru<SegmentPieces>, opts: IngestOptions, log: Logger) {
     this.#store = store;
     this.#state = state;
     this.#writeCache = writeCache;
@@ -203,7 +203,7 @@ export class IngestBuffer {
       partition: p.ref.partition,
       batches: p.appends.flatMap((a) => a.batches),
     }));
-    const { body, chunks } = buildSegment(segmentParts);
+    const { pieces, chunks } = buildSegment(segmentParts);
     // Take our place in the commit order before the upload, so that commits follow flush order
     // even when a later flush's upload finishes first.
     const previousSent = this.#commitSent;
@@ -212,12 +212,12 @@ export class IngestBuffer {
     try {
       await this.#acquireUpload();
       try {
-        await this.#store.put(objectKey, body, { fresh: true });
+        await this.#store.put(objectKey, pieces, { fresh: true });
       } finally {
         this.#releaseUpload();
       }
       this.#flushes++;
-      this.#writeCache.set(objectKey, body);
+      this.#writeCache.set(objectKey, new SegmentPieces(pieces));
       await previousSent;
       // The segment's chunk table already describes every batch (buildSegment read each
       // header once); the commit input is derived from it rather than read again.

@@ -13,6 +13,7 @@ import { BATCH_LENGTH_OVERHEAD, BatchField } from '../../wire/records/index.js';
 import type { PartitionOffsets, PartitionRef, PartitionState, Run } from '../coordination/partition-state.js';
 import { StorageError, type ObjectStore } from '../storage/object-store.js';
 import type { ByteLru } from './cache.js';
+import type { SegmentPieces } from './segment.js';
 
 /** What a read of one partition returns. */
 export interface ReadResult {
@@ -38,11 +39,11 @@ const RUNS_PER_LOOKUP = 32;
 export class LogReader {
   readonly #store: ObjectStore;
   readonly #state: PartitionState;
-  readonly #writeCache: ByteLru;
+  readonly #writeCache: ByteLru<SegmentPieces>;
   readonly #blockCache: ByteLru;
   readonly #blockSize: number;
 
-  constructor(store: ObjectStore, state: PartitionState, writeCache: ByteLru, blockCache: ByteLru, blockSize: number) {
+  constructor(store: ObjectStore, state: PartitionState, writeCache: ByteLru<SegmentPieces>, blockCache: ByteLru, blockSize: number) {
     this.#store = store;
     this.#state = state;
     this.#writeCache = writeCache;
@@ -98,34 +99,38 @@ export class LogReader {
     let nextOffset: number | null = null;
     for (const run of runs) {
       if (run.base >= upper) return { bytes, nextOffset, stopped: true };
-      const data = await this.runBytes(run);
       let offset = run.base;
-      let pos = 0;
-      while (pos < data.length) {
-        const size = BATCH_LENGTH_OVERHEAD + data.readInt32BE(pos + BatchField.batchLength);
-        const count = data.readInt32BE(pos + BatchField.lastOffsetDelta) + 1;
-        if (offset >= upper) return { bytes, nextOffset, stopped: true };
-        if (offset + count > req.fetchOffset) {
-          if (bytes + size > req.maxBytes && !minOne) return { bytes, nextOffset, stopped: true };
-          const batch = data.subarray(pos, pos + size);
-          writeBaseOffset(batch, offset);
-          batch.writeInt32BE(0, BatchField.partitionLeaderEpoch);
-          records.push(batch);
-          bytes += size;
-          minOne = false;
+      for (const data of await this.runBytes(run)) {
+        let pos = 0;
+        while (pos < data.length) {
+          const size = batchSizeAt(data, pos, run);
+          const count = data.readInt32BE(pos + BatchField.lastOffsetDelta) + 1;
+          if (offset >= upper) return { bytes, nextOffset, stopped: true };
+          if (offset + count > req.fetchOffset) {
+            if (bytes + size > req.maxBytes && !minOne) return { bytes, nextOffset, stopped: true };
+            const batch = data.subarray(pos, pos + size);
+            writeBaseOffset(batch, offset);
+            batch.writeInt32BE(0, BatchField.partitionLeaderEpoch);
+            records.push(batch);
+            bytes += size;
+            minOne = false;
+          }
+          offset += count;
+          pos += size;
         }
-        offset += count;
-        pos += size;
       }
       nextOffset = run.last + 1;
     }
     return { bytes, nextOffset, stopped: false };
   }
 
-  /** The bytes of one run, from the write cache or the block cache. */
-  async runBytes(run: Run): Promise<Buffer> {
-    const whole = this.#writeCache.get(run.objectKey);
-    if (whole) return whole.subarray(run.byteStart, run.byteStart + run.byteLength);
+  /**
+   * The bytes of one run, from the write cache or the block cache, as pieces each holding
+   * whole batches (from the write cache, the batches as produced; otherwise one piece).
+   */
+  async runBytes(run: Run): Promise<Buffer[]> {
+    const fresh = this.#writeCache.get(run.objectKey);
+    if (fresh) return fresh.range(run.byteStart, run.byteLength);
     const bs = this.#blockSize;
     const first = Math.floor(run.byteStart / bs);
     const last = Math.floor((run.byteStart + run.byteLength - 1) / bs);
@@ -136,12 +141,12 @@ export class LogReader {
       );
     }
     const startInFirst = run.byteStart - first * bs;
-    if (blocks.length === 1) return blocks[0]!.subarray(startInFirst, startInFirst + run.byteLength);
+    if (blocks.length === 1) return [blocks[0]!.subarray(startInFirst, startInFirst + run.byteLength)];
     // A run spanning blocks is assembled once (copying only its own bytes) and cached under
     // its own key, so the in-place offset rewrite and later reads see one buffer.
     const key = `${run.objectKey}@${run.byteStart}+${run.byteLength}`;
     const cached = this.#blockCache.get(key);
-    if (cached) return cached;
+    if (cached) return [cached];
     const assembled = Buffer.allocUnsafe(run.byteLength);
     let filled = 0;
     blocks.forEach((block, i) => {
@@ -150,8 +155,20 @@ export class LogReader {
     });
     if (filled !== run.byteLength) throw new StorageError(`object ${run.objectKey} ends before the run at ${run.byteStart}+${run.byteLength}`);
     this.#blockCache.set(key, assembled);
-    return assembled;
+    return [assembled];
   }
+}
+
+/**
+ * The size of the batch at `pos` of `data`, checked to lie within it: an index entry whose
+ * range does not cover whole batches means a corrupt object or index, never a short read.
+ */
+function batchSizeAt(data: Buffer, pos: number, run: Run): number {
+  const size = pos + BATCH_LENGTH_OVERHEAD <= data.length ? BATCH_LENGTH_OVERHEAD + data.readInt32BE(pos + BatchField.batchLength) : -1;
+  if (size < BATCH_LENGTH_OVERHEAD || pos + size > data.length) {
+    throw new StorageError(`object ${run.objectKey} has no whole batch at ${run.byteStart}+${pos} (run ${run.byteStart}+${run.byteLength})`);
+  }
+  return size;
 }
 
 /** Writes a batch's base offset (int64 at byte 0) from a safe integer. */

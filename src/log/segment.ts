@@ -79,21 +79,33 @@ export interface SegmentPart {
   batches: readonly RecordBatchView[];
 }
 
-/**
- * Lays out one segment object. Returns the object as one Buffer (one copy of the batch bytes,
- * which both the upload and the write cache need contiguous) and the chunk table with each
- * chunk's byte range.
- */
-export function buildSegment(parts: readonly SegmentPart[]): { body: Buffer; chunks: SegmentChunk[] } {
-  let dataBytes = 0;
-  for (const p of parts) for (const b of p.batches) dataBytes += b.sizeInBytes;
+/** One flush's segment object, laid out but not joined. */
+export interface SegmentLayout {
+  /**
+   * The object's bytes in order: the header, every batch as the producer's own buffer (not
+   * copied), then the footer with the trailer. Stores copy them once, where they must.
+   */
+  pieces: Buffer[];
+  byteLength: number;
+  /** The chunk table, with each chunk's byte range in the object. */
+  chunks: SegmentChunk[];
+}
+
+/** Lays out one segment object over the batches' own buffers. */
+export function buildSegment(parts: readonly SegmentPart[]): SegmentLayout {
   const chunks: SegmentChunk[] = [];
+  const header = Buffer.allocUnsafe(SEGMENT_HEADER_BYTES);
+  MAGIC.copy(header, 0);
+  header.writeInt16BE(FORMAT_VERSION, 4);
+  header.writeInt16BE(0, 6);
+  const pieces: Buffer[] = [header];
   const footer = new Writer(64 + parts.length * 64);
   footer.int32(parts.length);
   let pos = SEGMENT_HEADER_BYTES;
   for (const p of parts) {
     const start = pos;
     const batches = p.batches.map(describeBatch);
+    for (const b of p.batches) pieces.push(b.bytes);
     for (const b of batches) pos += b.byteLength;
     const chunk: SegmentChunk = { topicId: p.topicId, partition: p.partition, byteStart: start, byteLength: pos - start, batches };
     chunks.push(chunk);
@@ -113,21 +125,64 @@ export function buildSegment(parts: readonly SegmentPart[]): { body: Buffer; chu
     }
   }
   const footerBytes = footer.finishBuffer();
-  const total = SEGMENT_HEADER_BYTES + dataBytes + footerBytes.length + SEGMENT_TRAILER_BYTES;
-  // Shared memory, not an ordinary ArrayBuffer: V8 counts ordinary ones as external memory and
-  // runs full collections as it grows. At 10 MB/s with flush.ms 5 that meant ~24 mark-compacts
-  // in 11 s against 6, and a produce p99 of ~22 ms against ~12.
-  const body = Buffer.from(new SharedArrayBuffer(total));
-  MAGIC.copy(body, 0);
-  body.writeInt16BE(FORMAT_VERSION, 4);
-  body.writeInt16BE(0, 6);
-  let at = SEGMENT_HEADER_BYTES;
-  for (const p of parts) for (const b of p.batches) at += b.bytes.copy(body, at);
-  at += footerBytes.copy(body, at);
-  body.writeInt32BE(footerBytes.length, at);
-  body.writeUInt32BE(crc32c(footerBytes) >>> 0, at + 4);
-  END_MAGIC.copy(body, at + 8);
-  return { body, chunks };
+  const end = Buffer.allocUnsafe(footerBytes.length + SEGMENT_TRAILER_BYTES);
+  footerBytes.copy(end, 0);
+  end.writeInt32BE(footerBytes.length, footerBytes.length);
+  end.writeUInt32BE(crc32c(footerBytes) >>> 0, footerBytes.length + 4);
+  END_MAGIC.copy(end, footerBytes.length + 8);
+  pieces.push(end);
+  return { pieces, byteLength: pos + end.length, chunks };
+}
+
+/**
+ * A segment's bytes kept as the pieces it was laid out from (the write cache's entries), read
+ * by byte range without joining them. Holding the producers' buffers rather than a joined
+ * copy saves copying every produced byte into fresh memory, which on a VM whose untouched
+ * pages fault slowly cost the flush several milliseconds for a multi-megabyte segment.
+ */
+export class SegmentPieces {
+  readonly length: number;
+  readonly #pieces: readonly Buffer[];
+  /** Where each piece starts in the object. */
+  readonly #starts: number[];
+
+  constructor(pieces: readonly Buffer[]) {
+    this.#pieces = pieces;
+    this.#starts = [];
+    let at = 0;
+    for (const p of pieces) {
+      this.#starts.push(at);
+      at += p.length;
+    }
+    this.length = at;
+  }
+
+  /**
+   * The bytes `start` to `start + length` as views of the pieces (a piece only partly in the
+   * range is cut to it). A range outside the object throws.
+   */
+  range(start: number, length: number): Buffer[] {
+    const end = start + length;
+    if (start < 0 || length < 0 || end > this.length) {
+      throw new RangeError(`range ${start}+${length} lies outside a segment of ${this.length} bytes`);
+    }
+    // The last piece starting at or before `start`.
+    let lo = 0;
+    let hi = this.#starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#starts[mid]! <= start) lo = mid;
+      else hi = mid - 1;
+    }
+    const out: Buffer[] = [];
+    for (let i = lo; i < this.#pieces.length && this.#starts[i]! < end; i++) {
+      const piece = this.#pieces[i]!;
+      const from = Math.max(0, start - this.#starts[i]!);
+      const to = Math.min(piece.length, end - this.#starts[i]!);
+      if (to > from) out.push(from === 0 && to === piece.length ? piece : piece.subarray(from, to));
+    }
+    return out;
+  }
 }
 
 /** A malformed segment object (wrong magic, bad footer checksum, inconsistent ranges). */

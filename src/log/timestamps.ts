@@ -18,20 +18,21 @@ export interface OffsetAndTimestamp {
  * `exact`, equal to it), or null when the run has none.
  */
 export async function findInRun(reader: LogReader, run: Run, target: number, exact = false, minOffset = 0): Promise<OffsetAndTimestamp | null> {
-  const data = await reader.runBytes(run);
   let offset = run.base;
-  for (const view of splitBatches(data)) {
-    const count = view.lastOffsetDelta + 1;
-    if (view.maxTimestamp >= target) {
-      const decoded = await decodeBatch(view);
-      for (const rec of decoded.records) {
-        if (offset + rec.offsetDelta < minOffset) continue;
-        if (exact ? rec.timestamp === target : rec.timestamp >= target) {
-          return { offset: offset + rec.offsetDelta, timestamp: rec.timestamp };
+  for (const data of await reader.runBytes(run)) {
+    for (const view of splitBatches(data)) {
+      const count = view.lastOffsetDelta + 1;
+      if (view.maxTimestamp >= target) {
+        const decoded = await decodeBatch(view);
+        for (const rec of decoded.records) {
+          if (offset + rec.offsetDelta < minOffset) continue;
+          if (exact ? rec.timestamp === target : rec.timestamp >= target) {
+            return { offset: offset + rec.offsetDelta, timestamp: rec.timestamp };
+          }
         }
       }
+      offset += count;
     }
-    offset += count;
   }
   return null;
 }

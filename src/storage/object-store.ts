@@ -133,11 +133,18 @@ export function bodyLength(body: Buffer | readonly Buffer[]): number {
   return n;
 }
 
-/** The body as one Buffer; a single buffer (or a one-element list) is returned without copying. */
+/**
+ * The body as one Buffer; a single buffer (or a one-element list) is returned without copying.
+ * A list is joined into shared memory, which V8 does not count as the external memory whose
+ * growth makes it run full collections (segment bodies arrive as lists, one per flush).
+ */
 export function bodyBuffer(body: Buffer | readonly Buffer[]): Buffer {
   if (Buffer.isBuffer(body)) return body;
   if (body.length === 1) return body[0];
-  return Buffer.concat(body as Buffer[]);
+  const joined = Buffer.from(new SharedArrayBuffer(bodyLength(body)));
+  let at = 0;
+  for (const b of body) at += b.copy(joined, at);
+  return joined;
 }
 
 /** The error thrown by every operation on a store after `close()`. */

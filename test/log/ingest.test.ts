@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { PartitionState } from '../../src/coordination/partition-state.js';
 import { ByteLru } from '../../src/log/cache.js';
 import { IngestBuffer, type AppendOutcome } from '../../src/log/ingest.js';
+import type { SegmentPieces } from '../../src/log/segment.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { MemoryObjectStore } from '../../src/storage/memory.js';
 import { encodeBatchSync, splitBatches, type RecordBatchView } from '../../wire/records/index.js';
@@ -24,7 +25,7 @@ function batch(count: number): RecordBatchView[] {
 
 function ingestWith(flushMs: number): { ingest: IngestBuffer; store: MemoryObjectStore } {
   const store = new MemoryObjectStore();
-  const ingest = new IngestBuffer(store, state, new ByteLru(1 << 20), { nodeId: 1, flushMs, flushBytes: 8 << 20 }, silentLogger());
+  const ingest = new IngestBuffer(store, state, new ByteLru<SegmentPieces>(1 << 20), { nodeId: 1, flushMs, flushBytes: 8 << 20 }, silentLogger());
   return { ingest, store };
 }
 
