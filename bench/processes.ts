@@ -14,6 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BROKER_NODE_FLAGS } from '../src/commands/broker.js';
 
 /** The repository root: the nearest folder above this module holding package.json. */
 export const REPO_ROOT: string = (() => {
@@ -364,6 +365,7 @@ export async function startBroker(group: ProcessGroup, options: BrokerOptions): 
     env.STRATA_BENCH_PROFILE_DIR = options.profileDir;
   }
   const args = [
+    ...BROKER_NODE_FLAGS,
     ...nodeArgs,
     CLI,
     'broker',

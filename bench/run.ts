@@ -39,6 +39,7 @@ import {
   type ProduceShape,
 } from './load.js';
 import { ProcessGroup, REPO_ROOT, cpuSecondsOf, machineBusySeconds, startBroker, startRedis, startS3rver, type BrokerProcess, type Metrics, type Service } from './processes.js';
+import { BROKER_NODE_FLAGS } from '../src/commands/broker.js';
 
 type Storage = 'file' | 's3rver';
 
@@ -554,6 +555,7 @@ async function runBenchmark(group: ProcessGroup, opts: Options): Promise<void> {
   const lines = [
     `Strata benchmark — ${started.toISOString()}, ${opts.quick ? 'quick' : 'full'} (${opts.seconds} s per run)`,
     `machine: ${m.nproc} cores (${m.cpu}), ${m.memoryGiB} GiB, ${m.os}; node ${m.node}; redis ${m.redis} (AOF, appendfsync always); ${m.confluentKafkaJavascript}`,
+    `brokers: node ${BROKER_NODE_FLAGS.join(' ')} (the heap settings strata dev uses)`,
     `load: acks=-1 Produce v9 over ${CONNECTIONS} connections × ${INFLIGHT_PER_CONNECTION} in flight, ${PARTITIONS} partitions, ` +
       `${SHAPE_1K.partitionsPerRequest} batches per request (1 KiB: ${SHAPE_1K.recordsPerBatch} records/batch; 100 B: ${SHAPE_100.recordsPerBatch}); ` +
       'MB/s = record-batch bytes (librdkafka: value bytes), 1 MB = 10^6 B',

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Output } from './broker.js';
+import { BROKER_NODE_FLAGS, type Output } from './broker.js';
 
 interface DevOptions {
   port: number;
@@ -166,7 +166,7 @@ export async function runDev(args: readonly string[], output: Output): Promise<n
         '3000',
       ];
       if (opts.httpPort !== null) brokerArgs.push('--http', `127.0.0.1:${opts.httpPort + i}`);
-      const child = spawn(process.execPath, brokerArgs, { stdio: ['ignore', 'inherit', 'inherit'] });
+      const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...brokerArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
       child.once('exit', (code, signal) => {
         if (!stopping) output.err(`strata dev: broker on port ${port} exited (${signal ?? `code ${code}`})`);
       });

@@ -4,15 +4,33 @@
  * stops everything.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BROKER_NODE_FLAGS } from '../../src/commands/broker.js';
 import { ErrorCode } from '../../wire/index.js';
 import { RawClient } from '../helpers/raw-client.js';
 
 const CLI = path.resolve(import.meta.dirname, '..', '..', 'dist', 'src', 'cli.js');
+
+/** The command lines (argv) of the live children of `pid`, from /proc. */
+function childCommandLines(pid: number): string[][] {
+  const lines: string[][] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The parent pid is the second field after the parenthesised command name.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== pid) continue;
+      lines.push(readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return lines;
+}
 
 /** Finds a base port with `count` consecutive free ports on 127.0.0.1 (bounded attempts). */
 async function consecutiveFreePorts(count: number): Promise<number> {
@@ -64,6 +82,10 @@ describe('strata dev --brokers 3', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(out).toContain(`bootstrap.servers=127.0.0.1:${base}`);
+    // The brokers run with the heap settings a deployment is told to use.
+    const brokers = childCommandLines(proc.pid!).filter((argv) => argv.includes('broker'));
+    expect(brokers).toHaveLength(3);
+    for (const argv of brokers) expect(argv.slice(0, 1 + BROKER_NODE_FLAGS.length)).toEqual([process.execPath, ...BROKER_NODE_FLAGS]);
 
     const client = await RawClient.connect(`127.0.0.1:${base}`);
     try {
