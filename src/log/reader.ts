@@ -9,7 +9,7 @@
  * the batch CRC.
  */
 import { ErrorCode } from '../../wire/index.js';
-import { BATCH_LENGTH_OVERHEAD, BatchField } from '../../wire/records/index.js';
+import { BATCH_HEADER_SIZE, BATCH_LENGTH_OVERHEAD, BatchField } from '../../wire/records/index.js';
 import type { PartitionOffsets, PartitionRef, PartitionState, Run } from '../coordination/partition-state.js';
 import { StorageError, type ObjectStore } from '../storage/object-store.js';
 import type { ByteLru } from './cache.js';
@@ -100,10 +100,11 @@ export class LogReader {
     for (const run of runs) {
       if (run.base >= upper) return { bytes, nextOffset, stopped: true };
       let offset = run.base;
+      let pieceStart = run.byteStart;
       for (const data of await this.runBytes(run)) {
         let pos = 0;
         while (pos < data.length) {
-          const size = batchSizeAt(data, pos, run);
+          const size = batchSizeAt(data, pos, run, pieceStart + pos);
           const count = data.readInt32BE(pos + BatchField.lastOffsetDelta) + 1;
           if (offset >= upper) return { bytes, nextOffset, stopped: true };
           if (offset + count > req.fetchOffset) {
@@ -118,6 +119,7 @@ export class LogReader {
           offset += count;
           pos += size;
         }
+        pieceStart += data.length;
       }
       nextOffset = run.last + 1;
     }
@@ -160,13 +162,14 @@ export class LogReader {
 }
 
 /**
- * The size of the batch at `pos` of `data`, checked to lie within it: an index entry whose
- * range does not cover whole batches means a corrupt object or index, never a short read.
+ * The size of the batch at `pos` of `data` (byte `at` of the object), checked to lie within
+ * it: an index entry whose range does not cover whole batches means a corrupt object or
+ * index, never a short read.
  */
-function batchSizeAt(data: Buffer, pos: number, run: Run): number {
-  const size = pos + BATCH_LENGTH_OVERHEAD <= data.length ? BATCH_LENGTH_OVERHEAD + data.readInt32BE(pos + BatchField.batchLength) : -1;
-  if (size < BATCH_LENGTH_OVERHEAD || pos + size > data.length) {
-    throw new StorageError(`object ${run.objectKey} has no whole batch at ${run.byteStart}+${pos} (run ${run.byteStart}+${run.byteLength})`);
+function batchSizeAt(data: Buffer, pos: number, run: Run, at: number): number {
+  const size = pos + BATCH_HEADER_SIZE <= data.length ? BATCH_LENGTH_OVERHEAD + data.readInt32BE(pos + BatchField.batchLength) : -1;
+  if (size < BATCH_HEADER_SIZE || pos + size > data.length) {
+    throw new StorageError(`object ${run.objectKey} has no whole batch at byte ${at} (run ${run.byteStart}+${run.byteLength})`);
   }
   return size;
 }

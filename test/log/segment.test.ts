@@ -150,21 +150,27 @@ describe('LogReader', () => {
     }
   });
 
-  it('fails a read whose index range does not hold whole batches instead of returning a cut batch', async () => {
+  it('fails a read whose index range does not hold whole batches, naming the byte, instead of returning a cut batch', async () => {
     const input = parts(new Rng(9));
+    const { pieces, chunks } = buildSegment(input);
+    const [first, second] = chunks[0]!.batches;
+    const start = chunks[0]!.byteStart;
     for (const cacheBytes of [1 << 20, 0]) {
       const store = new MemoryObjectStore();
       const writeCache = new ByteLru<SegmentPieces>(cacheBytes);
       const reader = new LogReader(store, state, writeCache, new ByteLru(1 << 20), 256);
-      const { pieces, chunks } = buildSegment(input);
       const key = `data/test/cut-${cacheBytes}.seg`;
       await store.put(key, pieces);
       writeCache.set(key, new SegmentPieces(pieces));
       const ref = freshPartition();
-      const first = chunks[0]!.batches[0]!;
-      // The index claims the first batch is 10 bytes shorter than it is.
-      await state.commit(key, [{ ref, batches: [plain(chunks[0]!.byteStart, first.byteLength - 10, first.recordCount - 1)] }]);
-      await expect(reader.read({ ref, fetchOffset: 0, maxBytes: 1 << 20, minOneBatch: true, readCommitted: false })).rejects.toThrow(StorageError);
+      // One index run over the first two batches, 10 bytes short: the second batch is cut.
+      // From the write cache it is the run's second piece, from the store inside its only one.
+      await state.commit(key, [
+        { ref, batches: [plain(start, first!.byteLength, first!.recordCount - 1), plain(start + first!.byteLength, second!.byteLength - 10, second!.recordCount - 1)] },
+      ]);
+      const err = await reader.read({ ref, fetchOffset: 0, maxBytes: 1 << 20, minOneBatch: true, readCommitted: false }).catch((e: unknown) => e);
+      expect(err, `cache ${cacheBytes}`).toBeInstanceOf(StorageError);
+      expect((err as Error).message, `cache ${cacheBytes}`).toContain(`has no whole batch at byte ${start + first!.byteLength} `);
     }
   });
 });
