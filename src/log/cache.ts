@@ -1,7 +1,8 @@
 /**
- * A byte-bounded LRU of Buffers (or anything with a byte length) with single-flight loading: concurrent misses for the same key
- * share one load (one ranged GET), and the least recently used entries are evicted once the
- * total exceeds the budget. Map insertion order is the recency order.
+ * A byte-bounded LRU of Buffers (or anything with a byte length) with single-flight loading:
+ * concurrent misses for the same key share one load (one ranged GET), and the least recently
+ * used entries are evicted once the total exceeds the budget. Map insertion order is the
+ * recency order.
  */
 export class ByteLru<V extends { readonly length: number } = Buffer> {
   readonly #maxBytes: number;

@@ -86,8 +86,11 @@ describe('SegmentPieces.range', () => {
 });
 
 describe('LogReader', () => {
-  /** Stores one segment of `input`, commits its chunks, and returns a reader over it. */
-  async function committedSegment(input: SegmentPart[], writeCacheBytes: number) {
+  /**
+   * Stores one segment of `input` (in the write cache too, when it has room) and returns a
+   * reader over the store and cache, the object key and the chunk table; nothing is committed.
+   */
+  async function storedSegment(input: SegmentPart[], writeCacheBytes: number) {
     const store = new MemoryObjectStore();
     const writeCache = new ByteLru<SegmentPieces>(writeCacheBytes);
     const reader = new LogReader(store, state, writeCache, new ByteLru(1 << 20), 256);
@@ -95,6 +98,12 @@ describe('LogReader', () => {
     const key = `data/test/${input[0]!.topicId}.seg`;
     await store.put(key, pieces);
     writeCache.set(key, new SegmentPieces(pieces));
+    return { reader, key, chunks };
+  }
+
+  /** Stores one segment of `input`, commits its chunks, and returns a reader over it. */
+  async function committedSegment(input: SegmentPart[], writeCacheBytes: number) {
+    const { reader, key, chunks } = await storedSegment(input, writeCacheBytes);
     const refs = input.map((p) => ({ topicId: p.topicId, partition: p.partition }));
     await state.commit(
       key,
@@ -110,7 +119,7 @@ describe('LogReader', () => {
         };
       }),
     );
-    return { reader, refs, store };
+    return { reader, refs };
   }
 
   /** Every record of `records`' batches as offset, key and value. */
@@ -152,16 +161,10 @@ describe('LogReader', () => {
 
   it('fails a read whose index range does not hold whole batches, naming the byte, instead of returning a cut batch', async () => {
     const input = parts(new Rng(9));
-    const { pieces, chunks } = buildSegment(input);
-    const [first, second] = chunks[0]!.batches;
-    const start = chunks[0]!.byteStart;
     for (const cacheBytes of [1 << 20, 0]) {
-      const store = new MemoryObjectStore();
-      const writeCache = new ByteLru<SegmentPieces>(cacheBytes);
-      const reader = new LogReader(store, state, writeCache, new ByteLru(1 << 20), 256);
-      const key = `data/test/cut-${cacheBytes}.seg`;
-      await store.put(key, pieces);
-      writeCache.set(key, new SegmentPieces(pieces));
+      const { reader, key, chunks } = await storedSegment(input, cacheBytes);
+      const [first, second] = chunks[0]!.batches;
+      const start = chunks[0]!.byteStart;
       const ref = freshPartition();
       // One index run over the first two batches, 10 bytes short: the second batch is cut.
       // From the write cache it is the run's second piece, from the store inside its only one.
