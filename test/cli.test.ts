@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { BROKER_NODE_FLAGS } from '../src/commands/broker.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const version = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -34,6 +35,14 @@ describe('strata CLI (built)', () => {
   it('prints the same through bin/strata and the version command', () => {
     expect(run('bin/strata', ['--version'])).toEqual({ status: 0, stdout: `strata ${version}\n`, stderr: '' });
     expect(run('dist/src/cli.js', ['version'])).toEqual({ status: 0, stdout: `strata ${version}\n`, stderr: '' });
+  });
+
+  it('runs bin/strata as an executable with the brokers\' heap settings on node\'s command line', () => {
+    const shebang = readFileSync(path.join(root, 'bin', 'strata'), 'utf8').split('\n')[0];
+    expect(shebang).toBe(`#!/usr/bin/env -S node ${BROKER_NODE_FLAGS.join(' ')}`);
+    // Run through the shebang (not `node bin/strata`), so env -S and the flags are exercised.
+    const direct = spawnSync(path.join(root, 'bin', 'strata'), ['--version'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect({ status: direct.status, stdout: direct.stdout, stderr: direct.stderr }).toEqual({ status: 0, stdout: `strata ${version}\n`, stderr: '' });
   });
 
   it('rejects an unknown command with one line on stderr and exit code 2', () => {
