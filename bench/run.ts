@@ -231,14 +231,20 @@ async function runRdkafka(bootstrap: string, topic: string, durationMs: number):
 }
 
 /** Everything measured for one storage × flush.ms configuration. */
+/** An open-loop produce run at a fixed offered load. */
+type LatencyRun = ProduceResult & { offeredMbPerSec: number; cost: PhaseCost };
+
+/** What the table calls the loads of the three latency runs, in the order they run. */
+const LATENCY_LOADS = ['half load', 'target load', 'light load'] as const;
+
 interface ConfigResult {
   storage: Storage;
   flushMs: number;
   produce1k: ProduceResult & { cost: PhaseCost };
   produce100: ProduceResult & { cost: PhaseCost };
-  latency: ProduceResult & { offeredMbPerSec: number; cost: PhaseCost };
-  latencyAtTarget: ProduceResult & { offeredMbPerSec: number; cost: PhaseCost };
-  latencyLight: ProduceResult & { offeredMbPerSec: number; cost: PhaseCost };
+  latency: LatencyRun;
+  latencyAtTarget: LatencyRun;
+  latencyLight: LatencyRun;
   /** `dataSetMbPerSec`: how fast the fetch data set was written (by a broker with a large write cache). */
   fetchWarm: FetchResult & { cost: PhaseCost; dataSetMbPerSec: number };
   fetchCold: FetchResult & { cost: PhaseCost };
@@ -486,15 +492,12 @@ function table(results: ConfigResult[]): string[] {
   row('produce 1 KiB  records/s', (r) => k(r.produce1k.recordsPerSec));
   row('produce 100 B  MB/s', (r) => f0(r.produce100.mbPerSec));
   row('produce 100 B  records/s', (r) => k(r.produce100.recordsPerSec));
-  row('produce latency: half load MB/s', (r) => f0(r.latency.offeredMbPerSec));
-  row('  p50 / p99 / p999 ms', (r) => `${f0(r.latency.latency.p50)} / ${f0(r.latency.latency.p99)} / ${f0(r.latency.latency.p999)}`);
-  row('  p99 ≤ flush.ms + 20 ms?', (r) => (r.latency.latency.p99 <= r.flushMs + 20 ? 'yes' : 'NO'));
-  row('produce latency: target load MB/s', (r) => f0(r.latencyAtTarget.offeredMbPerSec));
-  row('  p50 / p99 / p999 ms', (r) => `${f0(r.latencyAtTarget.latency.p50)} / ${f0(r.latencyAtTarget.latency.p99)} / ${f0(r.latencyAtTarget.latency.p999)}`);
-  row('  p99 ≤ flush.ms + 20 ms?', (r) => (r.latencyAtTarget.latency.p99 <= r.flushMs + 20 ? 'yes' : 'NO'));
-  row('produce latency: light load MB/s', (r) => f0(r.latencyLight.offeredMbPerSec));
-  row('  p50 / p99 / p999 ms', (r) => `${f0(r.latencyLight.latency.p50)} / ${f0(r.latencyLight.latency.p99)} / ${f0(r.latencyLight.latency.p999)}`);
-  row('  p99 ≤ flush.ms + 20 ms?', (r) => (r.latencyLight.latency.p99 <= r.flushMs + 20 ? 'yes' : 'NO'));
+  for (const [i, load] of LATENCY_LOADS.entries()) {
+    const run = (r: ConfigResult): LatencyRun => latencyRuns(r)[i]!;
+    row(`produce latency: ${load} MB/s`, (r) => f0(run(r).offeredMbPerSec));
+    row('  p50 / p99 / p999 ms', (r) => `${f0(run(r).latency.p50)} / ${f0(run(r).latency.p99)} / ${f0(run(r).latency.p999)}`);
+    row('  p99 ≤ flush.ms + 20 ms?', (r) => (run(r).latency.p99 <= r.flushMs + 20 ? 'yes' : 'NO'));
+  }
   row('fetch, writing broker MB/s', (r) => f0(r.fetchWarm.mbPerSec));
   row('fetch, fresh broker MB/s', (r) => f0(r.fetchCold.mbPerSec));
   row('end-to-end p50 / p99 ms', (r) => `${f0(r.endToEnd.latency.p50)} / ${f0(r.endToEnd.latency.p99)}`);
@@ -551,9 +554,14 @@ function notes(results: ConfigResult[]): string[] {
   return out;
 }
 
+/** The open-loop latency runs of a configuration, in the order of {@link LATENCY_LOADS}. */
+function latencyRuns(r: ConfigResult): LatencyRun[] {
+  return [r.latency, r.latencyAtTarget, r.latencyLight];
+}
+
 /** The latency target's verdict over the latency runs: met at all loads, at none, or which. */
 function latencyVerdict(r: ConfigResult): string {
-  const runs = [r.latency, r.latencyAtTarget, r.latencyLight];
+  const runs = latencyRuns(r);
   const loads = (ok: boolean): string => runs.filter((x) => x.latency.p99 <= r.flushMs + 20 === ok).map((x) => f0(x.offeredMbPerSec)).join(', ');
   const met = loads(true);
   const missed = loads(false);
@@ -568,7 +576,7 @@ function targets(results: ConfigResult[]): string[] {
     out.push(
       `file ${r.flushMs}ms: produce ${f0(r.produce1k.mbPerSec)} MB/s (target ≥ 100: ${r.produce1k.mbPerSec >= 100 ? 'met' : 'NOT met'}), ` +
         `fetch ${f0(r.fetchWarm.mbPerSec)}/${f0(r.fetchCold.mbPerSec)} MB/s writing/fresh (target ≥ 200: ${fetch >= 200 ? 'met' : r.fetchWarm.mbPerSec >= 200 ? 'met from cache only' : 'NOT met'}), ` +
-        `produce p99 ${[r.latency, r.latencyAtTarget, r.latencyLight].map((x) => `${f0(x.latency.p99)} ms at ${f0(x.offeredMbPerSec)} MB/s`).join(', ')} ` +
+        `produce p99 ${latencyRuns(r).map((x) => `${f0(x.latency.p99)} ms at ${f0(x.offeredMbPerSec)} MB/s`).join(', ')} ` +
         `(target ≤ ${r.flushMs + 20}: ${latencyVerdict(r)})`,
     );
   }

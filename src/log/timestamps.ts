@@ -19,20 +19,19 @@ export interface OffsetAndTimestamp {
  */
 export async function findInRun(reader: LogReader, run: Run, target: number, exact = false, minOffset = 0): Promise<OffsetAndTimestamp | null> {
   let offset = run.base;
-  for (const data of await reader.runBytes(run)) {
-    for (const view of splitBatches(data)) {
-      const count = view.lastOffsetDelta + 1;
-      if (view.maxTimestamp >= target) {
-        const decoded = await decodeBatch(view);
-        for (const rec of decoded.records) {
-          if (offset + rec.offsetDelta < minOffset) continue;
-          if (exact ? rec.timestamp === target : rec.timestamp >= target) {
-            return { offset: offset + rec.offsetDelta, timestamp: rec.timestamp };
-          }
+  const pieces = await reader.runBytes(run);
+  for (const view of pieces.flatMap((piece) => splitBatches(piece))) {
+    const count = view.lastOffsetDelta + 1;
+    if (view.maxTimestamp >= target) {
+      const decoded = await decodeBatch(view);
+      for (const rec of decoded.records) {
+        if (offset + rec.offsetDelta < minOffset) continue;
+        if (exact ? rec.timestamp === target : rec.timestamp >= target) {
+          return { offset: offset + rec.offsetDelta, timestamp: rec.timestamp };
         }
       }
-      offset += count;
     }
+    offset += count;
   }
   return null;
 }
