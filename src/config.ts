@@ -59,6 +59,29 @@ export interface BrokerConfig {
   transactionMaxTimeoutMs: number;
   /** Forget a producer's idempotence state on a partition after this long without a batch there. */
   producerIdExpirationMs: number;
+  /** Largest Fetch response in bytes, whatever the request asks for (Kafka's fetch.max.bytes). */
+  fetchMaxBytes: number;
+  /** Largest records region a compressed produced batch may expand to when it is validated. */
+  maxDecompressedBatchBytes: number;
+  /**
+   * Broker-wide budget for request bytes being received or waiting to be handled (Kafka's
+   * queued.max.request.bytes); reading pauses across connections while it is spent.
+   */
+  queuedMaxRequestBytes: number;
+  /** Most client connections one broker holds; more are closed as they arrive. */
+  maxConnections: number;
+  /** Most client connections from one IP address. */
+  maxConnectionsPerIp: number;
+  /** Most members one consumer group may have (Kafka's group.max.size). */
+  groupMaxSize: number;
+  /** Largest protocol metadata (all protocols together) or assignment of one group member. */
+  groupMaxMemberMetadataBytes: number;
+  /** Largest total of members' protocol metadata and assignments in one group. */
+  groupMaxMetadataBytes: number;
+  /** Most partitions one topic may have. */
+  maxPartitionsPerTopic: number;
+  /** Most partitions the whole cluster may have, over all topics. */
+  maxPartitions: number;
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'hostport' | 'url' | 'level';
@@ -112,6 +135,16 @@ export const BROKER_OPTIONS: readonly OptionSpec[] = [
   { key: 'offsetMetadataMaxBytes', flag: 'offset-metadata-max-bytes', kind: 'int', default: '4096', min: 0, max: 1048576, help: 'largest metadata string of a committed offset' },
   { key: 'transactionMaxTimeoutMs', flag: 'transaction-max-timeout-ms', kind: 'int', default: '900000', min: 1, max: 2147483647, help: 'largest transaction timeout a producer may ask for' },
   { key: 'producerIdExpirationMs', flag: 'producer-id-expiration-ms', kind: 'int', default: '86400000', min: 1000, max: 2147483647, help: "forget a producer's sequence state on a partition after this long without a batch there" },
+  { key: 'fetchMaxBytes', flag: 'fetch-max-bytes', kind: 'int', default: String(55 * 1024 * 1024), min: 1024, max: 2147483647, help: 'largest Fetch response; a request asking for more gets this much (Kafka fetch.max.bytes)' },
+  { key: 'maxDecompressedBatchBytes', flag: 'max-decompressed-batch-bytes', kind: 'int', default: String(64 * 1024 * 1024), min: 1024, max: 1024 * 1024 * 1024, help: 'largest size a compressed produced batch may expand to; larger ones are refused' },
+  { key: 'queuedMaxRequestBytes', flag: 'queued-max-request-bytes', kind: 'int', default: String(256 * 1024 * 1024), min: 1024, max: Number.MAX_SAFE_INTEGER, help: 'request bytes being received or queued, over all connections, before reading pauses (Kafka queued.max.request.bytes)' },
+  { key: 'maxConnections', flag: 'max-connections', kind: 'int', default: '10000', min: 1, max: 1000000, help: 'most client connections per broker; more are closed as they arrive' },
+  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', kind: 'int', default: '1000', min: 1, max: 1000000, help: 'most client connections from one IP address' },
+  { key: 'groupMaxSize', flag: 'group-max-size', kind: 'int', default: '1000', min: 1, max: 2147483647, help: 'most members of one consumer group (Kafka group.max.size)' },
+  { key: 'groupMaxMemberMetadataBytes', flag: 'group-max-member-metadata-bytes', kind: 'int', default: String(1024 * 1024), min: 1024, max: 1024 * 1024 * 1024, help: "largest protocol metadata or assignment of one group member" },
+  { key: 'groupMaxMetadataBytes', flag: 'group-max-metadata-bytes', kind: 'int', default: String(32 * 1024 * 1024), min: 1024, max: 1024 * 1024 * 1024, help: "largest total of one group's member metadata and assignments" },
+  { key: 'maxPartitionsPerTopic', flag: 'max-partitions-per-topic', kind: 'int', default: '10000', min: 1, max: 1000000, help: 'most partitions one topic may have' },
+  { key: 'maxPartitions', flag: 'max-partitions', kind: 'int', default: '100000', min: 1, max: 10000000, help: 'most partitions in the cluster, over all topics' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', kind: 'int', default: '15000', min: 0, max: 600000, help: 'how long SIGTERM waits for in-flight work' },
 ];
 
@@ -235,6 +268,14 @@ export function parseBrokerConfig(args: readonly string[], env: NodeJS.ProcessEn
   if (config.rack === null) config.rack = config.zone;
   if (config.flushBytes > config.socketRequestMaxBytes * 4) {
     throw new ConfigError(`--flush-bytes ${config.flushBytes} is more than 4× --socket-request-max-bytes; lower it`);
+  }
+  if (config.queuedMaxRequestBytes < config.socketRequestMaxBytes) {
+    throw new ConfigError(
+      `--queued-max-request-bytes ${config.queuedMaxRequestBytes} is below --socket-request-max-bytes ${config.socketRequestMaxBytes}; raise it so the largest request fits`,
+    );
+  }
+  if (config.numPartitions > config.maxPartitionsPerTopic) {
+    throw new ConfigError(`--num-partitions ${config.numPartitions} is above --max-partitions-per-topic ${config.maxPartitionsPerTopic}; lower it`);
   }
   return config;
 }
