@@ -20,7 +20,7 @@ import { Rng } from '../helpers/rng.js';
 
 export { Rng };
 
-export const DEFINITIONS = resolve(import.meta.dirname, '..', '..', '..', 'shared', 'kafka-protocol', 'messages');
+export const DEFINITIONS = resolve(import.meta.dirname, '..', '..', 'wire', 'definitions', 'messages');
 
 let cachedApis: ApiModel[] | undefined;
 export function apis(): ApiModel[] {

@@ -1,7 +1,7 @@
 /**
  * The codec generator: `npm run wire:gen` writes wire/generated/ from Kafka's message
  * definitions; `npm run wire:check` generates into a temporary folder and fails if anything
- * differs from what is committed (or passes with a notice when the definitions are absent).
+ * differs from what is committed. The definitions are vendored in wire/definitions/messages.
  */
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { loadApis, loadData, type ApiModel, type MessageModel } from './schema.j
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
 const OUT = join(REPO, 'wire', 'generated');
-const DEFINITIONS = resolve(REPO, '..', 'shared', 'kafka-protocol', 'messages');
+const DEFINITIONS = join(REPO, 'wire', 'definitions', 'messages');
 /** `data` schemas the broker needs besides the APIs (consumer-group assignment payloads). */
 const DATA_SCHEMAS = ['ConsumerProtocolSubscription', 'ConsumerProtocolAssignment'];
 
@@ -223,9 +223,9 @@ function writeAll(dir: string, files: Map<string, string>): void {
 function main(argv: string[]): number {
   const check = argv.includes('--check');
   if (!existsSync(DEFINITIONS)) {
-    const msg = `wire:gen: definitions folder ${DEFINITIONS} not found; nothing to ${check ? 'check' : 'generate'}`;
-    console.log(msg);
-    return check ? 0 : 1;
+    // A check that cannot read its input has checked nothing: fail rather than pass.
+    console.error(`wire:${check ? 'check' : 'gen'}: definitions folder ${relative(REPO, DEFINITIONS)} not found; restore it from git`);
+    return 1;
   }
   const files = generate(DEFINITIONS);
   if (!check) {
