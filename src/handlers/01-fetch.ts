@@ -9,8 +9,9 @@
  * consumer's); v16–17 leader and directory hints for KRaft followers (not applicable).
  *
  * Reads whole batches up to the high watermark (read_uncommitted) or the LSO
- * (read_committed), honouring `max_bytes` and `partition_max_bytes` with KIP-74's rule that
- * the first batch of the first partition with data is returned even when larger. When fewer
+ * (read_committed), honouring `max_bytes` (capped by the broker's `--fetch-max-bytes`, Kafka's
+ * `fetch.max.bytes`) and `partition_max_bytes` while reading, with KIP-74's rule that the
+ * first batch of the first partition with data is returned even when larger. When fewer
  * than `min_bytes` are available it long-polls up to `max_wait_ms`, woken by commits on this
  * broker or announced by others; a partition error answers at once.
  */
@@ -89,21 +90,33 @@ export const fetchHandler = defineHandler({
     const live = slots.filter((s) => s.ref !== null);
     const keys = live.map((s) => partitionKey(s.ref!));
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
-    const maxBytes = req.maxBytes > 0 ? req.maxBytes : 0x7fffffff;
+    // The broker's fetch.max.bytes caps every answer, whatever the request asks for.
+    const maxBytes = Math.min(req.maxBytes > 0 ? req.maxBytes : Number.MAX_SAFE_INTEGER, broker.config.fetchMaxBytes);
+    const failed = (err: unknown): number => {
+      ctx.log.warn({ err: (err as Error).message }, 'fetch read failed');
+      return toKafkaErrorCode(err);
+    };
 
     for (;;) {
+      // Look every partition up first (offsets and index entries, no record bytes), then
+      // share the request's byte budget out in request order, as Kafka fills partitions, and
+      // read each partition within its share. Reads stop at their limit while reading, so
+      // the bytes fetched from the object store track the bytes answered (KIP-74: the first
+      // partition with data returns its first batch even when that is over the limit).
+      const plans = await Promise.all(live.map((s) => broker.reader.plan({ ref: s.ref!, fetchOffset: s.fetchOffset, readCommitted }).catch(failed)));
+      let left = maxBytes;
+      let firstWithData = true;
       const reads = await Promise.all(
-        live.map((s) =>
-          broker.reader
-            .read({ ref: s.ref!, fetchOffset: s.fetchOffset, maxBytes: s.partitionMaxBytes, minOneBatch: true, readCommitted })
-            .catch((err: unknown): ReadResult | number => {
-              ctx.log.warn({ err: (err as Error).message }, 'fetch read failed');
-              return toKafkaErrorCode(err);
-            }),
-        ),
+        plans.map((plan, i): Promise<ReadResult | number> | number => {
+          if (typeof plan === 'number') return plan;
+          const share = Math.min(live[i]!.partitionMaxBytes, left, plan.availableBytes);
+          const minOne = firstWithData && plan.availableBytes > 0;
+          if (minOne) firstWithData = false;
+          left -= share;
+          return broker.reader.readPlanned(plan, share, minOne).catch(failed);
+        }),
       );
       let total = 0;
-      let anyData = false;
       let anyError = false;
       live.forEach((s, i) => {
         const r = reads[i]!;
@@ -119,24 +132,9 @@ export const fetchHandler = defineHandler({
         out.lastStableOffset = BigInt(r.offsets.lso);
         out.logStartOffset = BigInt(r.offsets.logStart);
         out.abortedTransactions = readCommitted ? [] : null;
-        if (r.errorCode !== ErrorCode.NONE) {
-          anyError = true;
-          out.records = [];
-          return;
-        }
-        // Trim to the request-level limit: the first partition with data keeps at least one
-        // batch (KIP-74); later ones only what fits, and never past their own limit.
-        const kept: Buffer[] = [];
-        let partitionBytes = 0;
-        for (const batch of r.records) {
-          const first = !anyData && kept.length === 0;
-          if (!first && (total + batch.length > maxBytes || partitionBytes + batch.length > s.partitionMaxBytes)) break;
-          kept.push(batch);
-          total += batch.length;
-          partitionBytes += batch.length;
-        }
-        if (kept.length > 0) anyData = true;
-        out.records = kept;
+        out.records = r.records;
+        total += r.bytes;
+        if (r.errorCode !== ErrorCode.NONE) anyError = true;
       });
       if (anyError || total >= req.minBytes || Date.now() >= deadline || broker.draining) {
         if (readCommitted) await addAbortedTransactions(broker, live);

@@ -19,7 +19,7 @@ import type { SegmentPieces } from './segment.js';
 export interface ReadResult {
   errorCode: number;
   offsets: PartitionOffsets;
-  /** Whole batches, in offset order, as views (no copies when a run lies in one block). */
+  /** Whole batches, in offset order, as views (copied only when a batch spans blocks). */
   records: Buffer[];
   bytes: number;
 }
@@ -33,8 +33,35 @@ export interface ReadRequest {
   readCommitted: boolean;
 }
 
+/**
+ * The first step of a read: the partition's offsets and the first index entries at or after
+ * the fetch offset, looked up without touching record bytes. A Fetch plans every partition
+ * at once, shares its byte budget out by the plans, then reads each within its share.
+ */
+export interface ReadPlan {
+  ref: PartitionRef;
+  fetchOffset: number;
+  readCommitted: boolean;
+  errorCode: number;
+  offsets: PartitionOffsets;
+  runs: Run[];
+  /**
+   * At most how many bytes a read could return: the indexed bytes below the high watermark
+   * (or LSO) from the run holding the fetch offset on, or Infinity when the index has more
+   * runs than one lookup reads. Counts the fetch offset's whole run, so it can overcount.
+   */
+  availableBytes: number;
+}
+
 /** How many index entries one lookup reads. */
 const RUNS_PER_LOOKUP = 32;
+
+/** Where a read stands: the byte budget left and whether the KIP-74 first batch is still owed. */
+interface ReadProgress {
+  records: Buffer[];
+  bytes: number;
+  minOne: boolean;
+}
 
 export class LogReader {
   readonly #store: ObjectStore;
@@ -51,79 +78,101 @@ export class LogReader {
     this.#blockSize = blockSize;
   }
 
-  /** Reads whole batches from `fetchOffset` up to the high watermark (or LSO). */
+  /** Reads whole batches from `fetchOffset` up to the high watermark (or LSO), within `maxBytes`. */
   async read(req: ReadRequest): Promise<ReadResult> {
-    const first = await this.#state.runsFrom(req.ref, req.fetchOffset, RUNS_PER_LOOKUP);
-    const offsets = first.offsets;
-    let runs = first.runs;
+    return this.readPlanned(await this.plan(req), req.maxBytes, req.minOneBatch);
+  }
+
+  /** Looks up the offsets and the first runs of a read; see {@link ReadPlan}. */
+  async plan(req: Pick<ReadRequest, 'ref' | 'fetchOffset' | 'readCommitted'>): Promise<ReadPlan> {
+    const { offsets, runs } = await this.#state.runsFrom(req.ref, req.fetchOffset, RUNS_PER_LOOKUP);
     const upper = req.readCommitted ? offsets.lso : offsets.hw;
-    const empty: ReadResult = { errorCode: ErrorCode.NONE, offsets, records: [], bytes: 0 };
-    if (req.fetchOffset < offsets.logStart || req.fetchOffset > offsets.hw) {
-      return { ...empty, errorCode: ErrorCode.OFFSET_OUT_OF_RANGE };
+    const outOfRange = req.fetchOffset < offsets.logStart || req.fetchOffset > offsets.hw;
+    let availableBytes = 0;
+    if (!outOfRange && req.fetchOffset < upper) {
+      if (runs.length === RUNS_PER_LOOKUP) availableBytes = Number.POSITIVE_INFINITY;
+      else for (const run of runs) if (run.base < upper) availableBytes += run.byteLength;
     }
-    if (req.fetchOffset >= upper) return empty;
-    const records: Buffer[] = [];
-    let bytes = 0;
-    let minOne = req.minOneBatch;
-    let nextOffset = req.fetchOffset;
-    // Small runs (low flush.ms) mean many index entries per fetch: keep looking up more runs
-    // until the byte limit is reached or the log ends.
-    for (;;) {
-      const before = bytes;
-      const more = await this.#readRuns(runs, req, upper, records, bytes, minOne);
-      bytes = more.bytes;
-      minOne = minOne && bytes === 0;
-      nextOffset = more.nextOffset ?? nextOffset;
-      if (more.stopped || runs.length < RUNS_PER_LOOKUP || bytes === before || nextOffset >= upper) break;
-      runs = (await this.#state.runsFrom(req.ref, nextOffset, RUNS_PER_LOOKUP)).runs;
-      if (runs.length === 0) break;
-    }
-    return { errorCode: ErrorCode.NONE, offsets, records, bytes };
+    return {
+      ...req,
+      errorCode: outOfRange ? ErrorCode.OFFSET_OUT_OF_RANGE : ErrorCode.NONE,
+      offsets,
+      runs,
+      availableBytes,
+    };
   }
 
   /**
-   * Appends the batches of `runs` at or after the fetch offset to `records` until `maxBytes`
-   * or `upper`; reports the bytes so far, the offset after the last run read, and whether a
-   * limit stopped it.
+   * Reads the batches a plan found, stopping before the batch that would take the total past
+   * `maxBytes` (the first one is returned anyway with `minOneBatch`, KIP-74). Bytes are
+   * loaded as the walk reaches them, so a read never fetches blocks past its limit.
+   */
+  async readPlanned(plan: ReadPlan, maxBytes: number, minOneBatch: boolean): Promise<ReadResult> {
+    const { offsets } = plan;
+    const progress: ReadProgress = { records: [], bytes: 0, minOne: minOneBatch };
+    const upper = plan.readCommitted ? offsets.lso : offsets.hw;
+    if (plan.errorCode !== ErrorCode.NONE || plan.fetchOffset >= upper || (maxBytes <= 0 && !minOneBatch)) {
+      return { errorCode: plan.errorCode, offsets, records: [], bytes: 0 };
+    }
+    let runs = plan.runs;
+    // Small runs (low flush.ms) mean many index entries per fetch: keep looking up more runs
+    // until the byte limit is reached or the log ends.
+    for (;;) {
+      const before = progress.bytes;
+      const more = await this.#readRuns(runs, plan.fetchOffset, maxBytes, upper, progress);
+      if (more.stopped || runs.length < RUNS_PER_LOOKUP || progress.bytes === before || more.nextOffset >= upper) break;
+      runs = (await this.#state.runsFrom(plan.ref, more.nextOffset, RUNS_PER_LOOKUP)).runs;
+      if (runs.length === 0) break;
+    }
+    return { errorCode: ErrorCode.NONE, offsets, records: progress.records, bytes: progress.bytes };
+  }
+
+  /**
+   * Appends the batches of `runs` at or after the fetch offset to `progress` until `maxBytes`
+   * or `upper`; reports the offset after the last run read, and whether a limit stopped it.
    */
   async #readRuns(
     runs: readonly Run[],
-    req: ReadRequest,
+    fetchOffset: number,
+    maxBytes: number,
     upper: number,
-    records: Buffer[],
-    startBytes: number,
-    minOneBatch: boolean,
-  ): Promise<{ bytes: number; nextOffset: number | null; stopped: boolean }> {
-    let bytes = startBytes;
-    let minOne = minOneBatch;
-    let nextOffset: number | null = null;
+    progress: ReadProgress,
+  ): Promise<{ nextOffset: number; stopped: boolean }> {
+    let nextOffset = fetchOffset;
     for (const run of runs) {
-      if (run.base >= upper) return { bytes, nextOffset, stopped: true };
-      let offset = run.base;
-      let pieceStart = run.byteStart;
-      for (const data of await this.runBytes(run)) {
-        let pos = 0;
-        while (pos < data.length) {
-          const size = batchSizeAt(data, pos, run, pieceStart + pos);
-          const count = data.readInt32BE(pos + BatchField.lastOffsetDelta) + 1;
-          if (offset >= upper) return { bytes, nextOffset, stopped: true };
-          if (offset + count > req.fetchOffset) {
-            if (bytes + size > req.maxBytes && !minOne) return { bytes, nextOffset, stopped: true };
-            const batch = data.subarray(pos, pos + size);
-            writeBaseOffset(batch, offset);
-            batch.writeInt32BE(0, BatchField.partitionLeaderEpoch);
-            records.push(batch);
-            bytes += size;
-            minOne = false;
-          }
-          offset += count;
-          pos += size;
-        }
-        pieceStart += data.length;
-      }
+      if (run.base >= upper) return { nextOffset, stopped: true };
+      const fresh = this.#writeCache.get(run.objectKey);
+      const stopped = fresh
+        ? takeFromPieces(fresh.range(run.byteStart, run.byteLength), run, fetchOffset, maxBytes, upper, progress)
+        : await this.#takeFromBlocks(run, fetchOffset, maxBytes, upper, progress);
+      if (stopped) return { nextOffset, stopped: true };
       nextOffset = run.last + 1;
     }
-    return { bytes, nextOffset, stopped: false };
+    return { nextOffset, stopped: false };
+  }
+
+  /**
+   * Walks a run that is not in the write cache batch by batch, loading blocks only as the
+   * walk reaches them: batches before the fetch offset are skipped by their headers alone,
+   * and the walk stops at the first batch past the limit before loading its body. So the
+   * bytes read from the store stay within a block or two of the bytes returned.
+   */
+  async #takeFromBlocks(run: Run, fetchOffset: number, maxBytes: number, upper: number, progress: ReadProgress): Promise<boolean> {
+    const end = run.byteStart + run.byteLength;
+    let offset = run.base;
+    for (let at = run.byteStart; at < end; ) {
+      if (offset >= upper) return true;
+      const head = await this.#bytesAt(run, at, Math.min(BATCH_HEADER_SIZE, end - at), false);
+      const size = batchSizeAt(head, 0, end - at, run, at);
+      const count = head.readInt32BE(BatchField.lastOffsetDelta) + 1;
+      if (offset + count > fetchOffset) {
+        if (progress.bytes + size > maxBytes && !progress.minOne) return true;
+        take(progress, await this.#bytesAt(run, at, size, true), offset);
+      }
+      offset += count;
+      at += size;
+    }
+    return false;
   }
 
   /**
@@ -133,42 +182,88 @@ export class LogReader {
   async runBytes(run: Run): Promise<Buffer[]> {
     const fresh = this.#writeCache.get(run.objectKey);
     if (fresh) return fresh.range(run.byteStart, run.byteLength);
+    return [await this.#bytesAt(run, run.byteStart, run.byteLength, true)];
+  }
+
+  /**
+   * `length` bytes of the run's object from byte `at`: a view of one cached block, or, when
+   * they span blocks, a copy of just those bytes. A copy that will be handed out (`keep`) is
+   * cached under its own key, so the in-place offset rewrite and later reads see one buffer.
+   */
+  async #bytesAt(run: Run, at: number, length: number, keep: boolean): Promise<Buffer> {
     const bs = this.#blockSize;
-    const first = Math.floor(run.byteStart / bs);
-    const last = Math.floor((run.byteStart + run.byteLength - 1) / bs);
-    const blocks: Buffer[] = [];
-    for (let b = first; b <= last; b++) {
-      blocks.push(
-        await this.#blockCache.getOrLoad(`${run.objectKey}#${b}`, () => this.#store.get(run.objectKey, { start: b * bs, end: (b + 1) * bs })),
-      );
+    const first = Math.floor(at / bs);
+    const last = Math.floor((at + length - 1) / bs);
+    if (first === last) {
+      const block = await this.#block(run.objectKey, first);
+      const from = at - first * bs;
+      if (from + length > block.length) throw new StorageError(`object ${run.objectKey} ends before the run at ${run.byteStart}+${run.byteLength}`);
+      return block.subarray(from, from + length);
     }
-    const startInFirst = run.byteStart - first * bs;
-    if (blocks.length === 1) return [blocks[0]!.subarray(startInFirst, startInFirst + run.byteLength)];
-    // A run spanning blocks is assembled once (copying only its own bytes) and cached under
-    // its own key, so the in-place offset rewrite and later reads see one buffer.
-    const key = `${run.objectKey}@${run.byteStart}+${run.byteLength}`;
-    const cached = this.#blockCache.get(key);
-    if (cached) return [cached];
-    const assembled = Buffer.allocUnsafe(run.byteLength);
+    const key = `${run.objectKey}@${at}+${length}`;
+    const cached = keep ? this.#blockCache.get(key) : undefined;
+    if (cached) return cached;
+    const assembled = Buffer.allocUnsafe(length);
     let filled = 0;
-    blocks.forEach((block, i) => {
-      const from = i === 0 ? startInFirst : 0;
-      filled += block.copy(assembled, filled, from, Math.min(block.length, from + run.byteLength - filled));
-    });
-    if (filled !== run.byteLength) throw new StorageError(`object ${run.objectKey} ends before the run at ${run.byteStart}+${run.byteLength}`);
-    this.#blockCache.set(key, assembled);
-    return [assembled];
+    for (let b = first; b <= last; b++) {
+      const block = await this.#block(run.objectKey, b);
+      const from = b === first ? at - first * bs : 0;
+      filled += block.copy(assembled, filled, from, Math.min(block.length, from + length - filled));
+    }
+    if (filled !== length) throw new StorageError(`object ${run.objectKey} ends before the run at ${run.byteStart}+${run.byteLength}`);
+    if (keep) this.#blockCache.set(key, assembled);
+    return assembled;
+  }
+
+  /** Block `b` of an object from the block cache, or one ranged GET shared by concurrent readers. */
+  #block(objectKey: string, b: number): Buffer | Promise<Buffer> {
+    const key = `${objectKey}#${b}`;
+    const bs = this.#blockSize;
+    return this.#blockCache.get(key) ?? this.#blockCache.getOrLoad(key, () => this.#store.get(objectKey, { start: b * bs, end: (b + 1) * bs }));
   }
 }
 
 /**
- * The size of the batch at `pos` of `data` (byte `at` of the object), checked to lie within
- * it: an index entry whose range does not cover whole batches means a corrupt object or
- * index, never a short read.
+ * Walks a run held in the write cache (pieces of whole batches, already in memory); returns
+ * whether a limit stopped it.
  */
-function batchSizeAt(data: Buffer, pos: number, run: Run, at: number): number {
+function takeFromPieces(pieces: Buffer[], run: Run, fetchOffset: number, maxBytes: number, upper: number, progress: ReadProgress): boolean {
+  let offset = run.base;
+  let pieceStart = run.byteStart;
+  for (const data of pieces) {
+    for (let pos = 0; pos < data.length; ) {
+      if (offset >= upper) return true;
+      const size = batchSizeAt(data, pos, data.length - pos, run, pieceStart + pos);
+      const count = data.readInt32BE(pos + BatchField.lastOffsetDelta) + 1;
+      if (offset + count > fetchOffset) {
+        if (progress.bytes + size > maxBytes && !progress.minOne) return true;
+        take(progress, data.subarray(pos, pos + size), offset);
+      }
+      offset += count;
+      pos += size;
+    }
+    pieceStart += data.length;
+  }
+  return false;
+}
+
+/** Gives a returned batch its offset and the leader epoch clients see, and counts it. */
+function take(progress: ReadProgress, batch: Buffer, offset: number): void {
+  writeBaseOffset(batch, offset);
+  batch.writeInt32BE(0, BatchField.partitionLeaderEpoch);
+  progress.records.push(batch);
+  progress.bytes += batch.length;
+  progress.minOne = false;
+}
+
+/**
+ * The size of the batch at `pos` of `data` (byte `at` of the object), checked to lie within
+ * the `left` bytes of its run that follow: an index entry whose range does not cover whole
+ * batches means a corrupt object or index, never a short read.
+ */
+function batchSizeAt(data: Buffer, pos: number, left: number, run: Run, at: number): number {
   const size = pos + BATCH_HEADER_SIZE <= data.length ? BATCH_LENGTH_OVERHEAD + data.readInt32BE(pos + BatchField.batchLength) : -1;
-  if (size < BATCH_HEADER_SIZE || pos + size > data.length) {
+  if (size < BATCH_HEADER_SIZE || size > left) {
     throw new StorageError(`object ${run.objectKey} has no whole batch at byte ${at} (run ${run.byteStart}+${run.byteLength})`);
   }
   return size;
