@@ -388,6 +388,48 @@ export async function fetchAll(opts: FetchAllOptions): Promise<FetchResult> {
   return { seconds, bytes, records, batches, requests, mbPerSec: bytes / seconds / 1e6, recordsPerSec: records / seconds, incomplete, errors };
 }
 
+export interface BoundedFetchOptions {
+  connection: BenchConnection;
+  topic: string;
+  /** Each partition's high watermark; every request names all of them. */
+  targets: readonly number[];
+  /** The request's max_bytes; each partition may give up to 8× more on its own. */
+  maxBytes: number;
+  requests: number;
+}
+
+/** What {@link boundedFetch} answered: requests made and record bytes returned. */
+export interface BoundedFetchResult {
+  requests: number;
+  bytes: number;
+  errors: number;
+}
+
+/**
+ * A consumer of many partitions with a small request limit: each Fetch names every partition
+ * (partition_max_bytes 8 × max_bytes) and moves on from what came back, so the broker must
+ * honour max_bytes while reading to keep object-store reads near the bytes it answers.
+ */
+export async function boundedFetch(opts: BoundedFetchOptions): Promise<BoundedFetchResult> {
+  const offsets = opts.targets.map(() => 0);
+  let bytes = 0;
+  let errors = 0;
+  for (let i = 0; i < opts.requests; i++) {
+    const parts = offsets.map((fetchOffset, partition) => ({ partition, fetchOffset })).filter((p) => p.fetchOffset < opts.targets[p.partition]!);
+    if (parts.length === 0) break;
+    const res = await opts.connection.request(1, 12, fetchRequest(opts.topic, parts, opts.maxBytes, opts.maxBytes * 8, 0));
+    for (const p of res.responses[0]!.partitions) {
+      if (p.errorCode !== ErrorCode.NONE) errors++;
+      if (p.records === null || (p.records as Buffer).length === 0) continue;
+      const w = walkBatches(p.records as Buffer, offsets[p.partitionIndex]!);
+      if (w.gap) errors++;
+      bytes += w.bytes;
+      offsets[p.partitionIndex] = w.next;
+    }
+  }
+  return { requests: opts.requests, bytes, errors };
+}
+
 export interface EndToEndOptions {
   producer: BenchConnection;
   consumer: BenchConnection;

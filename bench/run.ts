@@ -9,7 +9,9 @@
  *    at the produce target (100 MB/s) and at a light fixed load (10 MB/s) (open loop, so a
  *    slow answer cannot hide the next ones).
  * 2. Fetch throughput reading everything back from offset 0: from the broker that wrote it
- *    (write cache) and from a second, fresh broker (block cache, ranged GETs).
+ *    (write cache) and from a second, fresh broker (block cache, ranged GETs). Then a third
+ *    fresh broker answers Fetches naming every partition with max_bytes 1 MiB: the GETs and
+ *    bytes it reads from the store per MiB it answers show whether it reads past the limit.
  * 3. End-to-end latency: steady producer stamping send times, long-polling consumer.
  * 4. Object-store requests per GB and broker CPU seconds per GB (from /metrics and /proc).
  * 5. PUTs per second at 1 and at 100 partitions for the same total rate.
@@ -30,9 +32,11 @@ import { formatSummary, summarizeProfile, type CpuProfile, type ProfileSummary }
 import {
   buildProduceRequests,
   endToEnd,
+  boundedFetch,
   fetchAll,
   produceClosedLoop,
   produceOpenLoop,
+  type BoundedFetchResult,
   type EndToEndResult,
   type FetchResult,
   type ProduceResult,
@@ -248,6 +252,8 @@ interface ConfigResult {
   /** `dataSetMbPerSec`: how fast the fetch data set was written (by a broker with a large write cache). */
   fetchWarm: FetchResult & { cost: PhaseCost; dataSetMbPerSec: number };
   fetchCold: FetchResult & { cost: PhaseCost };
+  /** Fetches of every partition with max_bytes 1 MiB from a fresh broker: store reads per answered byte. */
+  fetchBounded: BoundedFetchResult & { cost: PhaseCost };
   endToEnd: EndToEndResult;
   putRate: { partitions1: { putsPerSec: number; mbPerSec: number; cost: PhaseCost }; partitions100: { putsPerSec: number; mbPerSec: number; cost: PhaseCost }; boundPerSec: number };
   rdkafka: RdkafkaResult & { cost: PhaseCost };
@@ -398,7 +404,7 @@ async function runConfig(group: ProcessGroup, storage: Storage, flushMs: number,
     // reads are write-cache reads), then read again by a fresh broker (block cache, GETs).
     log(`${label}: write the fetch data set (1 KiB records, ${opts.seconds} s)`);
     const writer = await startBroker(group, { redisUrl: redis.url, storageUrl, flushMs, args: ['--write-cache-bytes', String(WRITER_CACHE_BYTES)], name: 'broker-fetch' });
-    let fetchWarm, fetchCold, dataSet;
+    let fetchWarm, fetchCold, fetchBounded, dataSet;
     try {
       const admin2 = await BenchConnection.connect(writer.port);
       await createTopic(admin2, 'bench-fetch', PARTITIONS);
@@ -418,6 +424,15 @@ async function runConfig(group: ProcessGroup, storage: Storage, flushMs: number,
       } finally {
         await cold.stop();
       }
+      log(`${label}: fetch all partitions with max_bytes 1 MiB from another fresh broker`);
+      const bounded = await startBroker(group, { redisUrl: redis.url, storageUrl, flushMs, name: 'broker-bounded' });
+      try {
+        const conn = await BenchConnection.connect(bounded.port);
+        fetchBounded = await measure(bounded, () => boundedFetch({ connection: conn, topic: 'bench-fetch', targets, maxBytes: 1024 * 1024, requests: 200 }));
+        conn.close();
+      } finally {
+        await bounded.stop();
+      }
     } finally {
       await writer.stop();
     }
@@ -431,6 +446,7 @@ async function runConfig(group: ProcessGroup, storage: Storage, flushMs: number,
       latencyLight,
       fetchWarm: { ...fetchWarm, dataSetMbPerSec: dataSet.mbPerSec },
       fetchCold,
+      fetchBounded,
       endToEnd: e2e,
       putRate: { partitions1, partitions100, boundPerSec: 1000 / flushMs },
       rdkafka,
@@ -465,6 +481,8 @@ const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '—');
 const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '—');
 const k = (n: number): string => (Number.isFinite(n) ? `${(n / 1000).toFixed(0)}k` : '—');
 const perGB = (count: number, bytes: number): number => (bytes > 0 ? count / (bytes / 1e9) : Number.NaN);
+const MIB = 1024 * 1024;
+const perMiB = (count: number, bytes: number): number => (bytes > 0 ? count / (bytes / MIB) : Number.NaN);
 
 /** The measured phases of a configuration, with their costs. */
 function phases(r: ConfigResult): { name: string; cost: PhaseCost }[] {
@@ -504,6 +522,7 @@ function table(results: ConfigResult[]): string[] {
   row('PUTs per GB (produce 1 KiB)', (r) => f0(perGB(r.produce1k.cost.puts, r.produce1k.bytes)));
   row('GETs per GB (writing broker)', (r) => f0(perGB(r.fetchWarm.cost.gets, r.fetchWarm.bytes)));
   row('GETs per GB (fresh broker)', (r) => f0(perGB(r.fetchCold.cost.gets, r.fetchCold.bytes)));
+  row('max_bytes 1 MiB: GETs / MiB read per MiB answered', (r) => `${f2(perMiB(r.fetchBounded.cost.gets, r.fetchBounded.bytes))} / ${f2(perMiB(r.fetchBounded.cost.bytesRead / MIB, r.fetchBounded.bytes))}`);
   row('broker CPU s/GB produce 1 KiB', (r) => f2(perGB(r.produce1k.cost.cpuSeconds.broker, r.produce1k.bytes)));
   row('broker CPU s/GB produce 100 B', (r) => f2(perGB(r.produce100.cost.cpuSeconds.broker, r.produce100.bytes)));
   row('broker CPU s/GB fetch writing', (r) => f2(perGB(r.fetchWarm.cost.cpuSeconds.broker, r.fetchWarm.bytes)));
@@ -538,6 +557,7 @@ function notes(results: ConfigResult[]): string[] {
     add('light latency-run errors', r.latencyLight.errors + r.latencyLight.skipped);
     add('fetch (writing) errors', r.fetchWarm.errors + r.fetchWarm.incomplete);
     add('fetch (fresh) errors', r.fetchCold.errors + r.fetchCold.incomplete);
+    add('fetch (max_bytes 1 MiB) errors', r.fetchBounded.errors);
     add('fetch (writing) block-cache misses', r.fetchWarm.cost.blockCacheMisses);
     add('end-to-end missing records', r.endToEnd.missing);
     add('end-to-end produce errors', r.endToEnd.produceErrors);
