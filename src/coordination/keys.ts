@@ -4,7 +4,8 @@
  *
  * Per partition, every key carries the hash tag `{p:<topicId>:<partition>}`: Redis Cluster
  * places them in one slot, which is what lets one Lua script change them atomically
- * (ARCHITECTURE §1 rule 3).
+ * (ARCHITECTURE §1 rule 3). Per consumer group, every key carries `{g:<groupId>}` for the same
+ * reason.
  */
 
 /** One partition of one topic, by topic id (22-character base64url Kafka UUID). */
@@ -53,5 +54,46 @@ export function partitionKeys(ref: PartitionRef): PartitionKeys {
     txn: `${tag}:txn`,
     aborted: `${tag}:aborted`,
     producersSeen: `${tag}:pseen`,
+  };
+}
+
+/** Set of every group id that has persisted state (ListGroups reads it). */
+export const GROUPS_SET = '{strata}:groups';
+
+/** The keys of one consumer group, all under its hash tag `{g:<groupId>}` (see {@link groupKeys}). */
+export interface GroupKeys {
+  /** String: the owner's lease `<nodeId>:<token>`. */
+  lease: string;
+  /** Counter the lease tokens come from. */
+  fence: string;
+  /**
+   * String: the group record, JSON (generation, protocol, leader, state). Before format 2 it
+   * held the whole group, members included (still read when found).
+   */
+  state: string;
+  /** Hash: `m:<memberId>` → member record, `a:<memberId>` → its assignment (absent when empty). */
+  members: string;
+  /** Hash: `topic:partition` → `offset|leaderEpoch|commitTimestamp|metadata`. */
+  offsets: string;
+  /** Hash: `topic:partition` → producer id whose transaction staged an offset there (requireStable). */
+  pending: string;
+  /**
+   * Hash of the offsets staged by one producer's open transaction (TxnOffsetCommit), moved on
+   * EndTxn. Keyed by epoch too, so a fenced instance's late commit can never be materialised.
+   */
+  staged: (producerId: number, producerEpoch: number) => string;
+}
+
+/** The group's keys (see {@link GroupKeys}). */
+export function groupKeys(groupId: string): GroupKeys {
+  const tag = `{g:${groupId}}`;
+  return {
+    lease: `${tag}:lease`,
+    fence: `${tag}:fence`,
+    state: `${tag}:state`,
+    members: `${tag}:members`,
+    offsets: `${tag}:offsets`,
+    pending: `${tag}:pending`,
+    staged: (producerId: number, producerEpoch: number) => `${tag}:staged:${producerId}:${producerEpoch}`,
   };
 }

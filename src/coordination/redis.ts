@@ -235,7 +235,7 @@ export function luaScripts(): ReadonlyMap<string, LuaScript> {
 export interface ScriptCall {
   script: string;
   keys: readonly string[];
-  args: readonly (string | number)[];
+  args: readonly (string | number | Buffer)[];
 }
 
 function isNoScript(err: unknown): boolean {

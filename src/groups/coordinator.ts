@@ -1,39 +1,28 @@
 /**
  * The group coordinator of one broker (ARCHITECTURE §10). A group is owned by the broker
  * holding its Redis lease; the owner keeps the membership state machine in memory and
- * persists it on every transition (under the lease), so a new owner continues the same
+ * persists what each transition changed (under the lease), so a new owner continues the same
  * generation. Committed offsets live only in Redis, written under the lease.
  *
- * Redis keys of group G (one hash tag): `{g:G}:lease`, `{g:G}:fence`, `{g:G}:state` (JSON
- * snapshot, off the data path), `{g:G}:offsets` (hash `topic:partition` →
+ * Redis keys of group G (one hash tag, built by `groupKeys`): `{g:G}:lease`, `{g:G}:fence`,
+ * `{g:G}:state` (the group record) and `{g:G}:members` (one field per member and per
+ * assignment; see group-store.ts), `{g:G}:offsets` (hash `topic:partition` →
  * `offset|leaderEpoch|commitTimestamp|metadata`). `{strata}:groups` lists group ids.
  */
 import type { Redis } from 'ioredis';
 import { ErrorCode, Reader, WireError, decodeConsumerProtocolSubscription, type ConsumerProtocolSubscription } from '../../wire/index.js';
 import type { BrokerInfo, BrokerRegistry } from '../cluster/registry.js';
 import { rendezvousOrder } from '../cluster/routing.js';
-import { LeaseClient, type LeaseKeys } from '../coordination/lease.js';
-import { redisCall } from '../coordination/redis.js';
+import { GROUPS_SET, groupKeys } from '../coordination/keys.js';
+import { LeaseClient } from '../coordination/lease.js';
+import { ScriptRunner, redisCall } from '../coordination/redis.js';
 import { LostLeaseError, toKafkaErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { Group, type GroupSnapshot, type GroupStateName } from './group.js';
+import { Group, type GroupOptions, type GroupStateName } from './group.js';
+import { groupWriteArgs, loadGroup, planGroupWrite, readGroupRecord, type StoredGroup } from './group-store.js';
 
-export const GROUPS_SET = '{strata}:groups';
-
-export function groupKeys(groupId: string): LeaseKeys & { state: string; offsets: string; pending: string; staged: (producerId: number, producerEpoch: number) => string } {
-  const tag = `{g:${groupId}}`;
-  return {
-    lease: `${tag}:lease`,
-    fence: `${tag}:fence`,
-    state: `${tag}:state`,
-    offsets: `${tag}:offsets`,
-    // topic:partition → producer id whose transaction staged an offset there (requireStable).
-    pending: `${tag}:pending`,
-    // Offsets staged by one producer's open transaction (TxnOffsetCommit), moved on EndTxn.
-    // Keyed by epoch too, so a fenced instance's late commit can never be materialised.
-    staged: (producerId: number, producerEpoch: number) => `${tag}:staged:${producerId}:${producerEpoch}`,
-  };
-}
+// The transaction coordinator reaches group keys through this module.
+export { GROUPS_SET, groupKeys };
 
 /** A group this broker owns. */
 interface Owned {
@@ -42,6 +31,10 @@ interface Owned {
   /** The chain of state writes, in transition order; awaited before answering clients. */
   saving: Promise<void>;
   saveError: unknown;
+  /** A write is chained and has not started: later transitions ride on it. */
+  writeQueued: boolean;
+  /** What Redis holds for the group after the last successful write; null when unknown. */
+  stored: StoredGroup | null;
 }
 
 /** One committed offset as stored. */
@@ -53,6 +46,12 @@ export interface CommittedOffset {
 
 export interface GroupCoordinatorOptions {
   initialRebalanceDelayMs: number;
+  /** group.max.size (see {@link GroupOptions}). */
+  maxSize: number;
+  /** Largest protocol metadata or assignment of one member. */
+  maxMemberMetadataBytes: number;
+  /** Largest total of a group's member metadata and assignments. */
+  maxMetadataBytes: number;
   leaseMs: number;
   /** How often members' sessions are checked. */
   expiryCheckMs?: number;
@@ -81,6 +80,7 @@ export class GroupCoordinator {
   readonly #registry: BrokerRegistry;
   readonly #log: Logger;
   readonly #opts: Required<GroupCoordinatorOptions>;
+  readonly #scripts: ScriptRunner;
   #lease: LeaseClient | null = null;
   readonly #owned = new Map<string, Owned>();
   readonly #loading = new Map<string, Promise<Owned | number>>();
@@ -90,6 +90,7 @@ export class GroupCoordinator {
     this.#redis = redis;
     this.#registry = registry;
     this.#opts = { expiryCheckMs: 250, ...opts };
+    this.#scripts = new ScriptRunner(redis);
     this.#log = log;
   }
 
@@ -188,10 +189,20 @@ export class GroupCoordinator {
         const live = this.#registry.live().some((b) => b.nodeId === acquired.holder);
         return live ? ErrorCode.NOT_COORDINATOR : ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
       }
-      const raw = await this.#redis.get(keys.state);
-      const opts = { initialRebalanceDelayMs: this.#opts.initialRebalanceDelayMs };
-      const group = raw ? Group.restore(groupId, JSON.parse(raw) as GroupSnapshot, opts) : new Group(groupId, opts);
-      const owned: Owned = { group, leaseValue: acquired.value, saving: Promise.resolve(), saveError: null };
+      const [[recordErr, raw], [fieldsErr, fields]] = (await this.#redis.pipeline().get(keys.state).hgetallBuffer(keys.members).exec()) as [
+        [Error | null, string | null],
+        [Error | null, Record<string, Buffer>],
+      ];
+      if (recordErr ?? fieldsErr) throw recordErr ?? fieldsErr;
+      const opts: GroupOptions = {
+        initialRebalanceDelayMs: this.#opts.initialRebalanceDelayMs,
+        maxSize: this.#opts.maxSize,
+        maxMemberMetadataBytes: this.#opts.maxMemberMetadataBytes,
+        maxMetadataBytes: this.#opts.maxMetadataBytes,
+      };
+      const loaded = raw ? loadGroup(raw, fields) : null;
+      const group = loaded ? Group.restore(groupId, loaded.snapshot, opts) : new Group(groupId, opts);
+      const owned: Owned = { group, leaseValue: acquired.value, saving: Promise.resolve(), saveError: null, writeQueued: false, stored: loaded?.stored ?? null };
       group.onTransition = () => this.#persist(groupId, owned);
       this.#owned.set(groupId, owned);
       if (!raw) {
@@ -209,18 +220,34 @@ export class GroupCoordinator {
     }
   }
 
+  /**
+   * Chains a write of the group's changes. The write is planned when it starts, from the
+   * group as it is then, so transitions made while an earlier write is in flight share one
+   * write; every answer still waits for a write that began after its transition.
+   */
   #persist(groupId: string, o: Owned): void {
-    const snapshot = JSON.stringify(o.group.snapshot());
+    if (o.writeQueued) return;
+    o.writeQueued = true;
+    o.saving = o.saving.then(() => this.#write(groupId, o));
+  }
+
+  async #write(groupId: string, o: Owned): Promise<void> {
+    o.writeQueued = false;
+    const plan = planGroupWrite(o.stored, o.group.snapshot());
+    if (plan === null) return;
     const keys = groupKeys(groupId);
-    o.saving = o.saving.then(async () => {
-      try {
-        await this.#lease!.fencedSet(keys.lease, o.leaseValue, keys.state, snapshot);
-      } catch (err) {
-        o.saveError = err;
-        if (err instanceof LostLeaseError) this.#lose(groupId, o, 'state write fenced');
-        else this.#log.warn({ err: (err as Error).message, groupId }, 'could not persist group state');
-      }
-    });
+    try {
+      const ok = await this.#scripts.run({ script: 'group-write', keys: [keys.lease, keys.state, keys.members], args: [o.leaseValue, ...groupWriteArgs(plan)] });
+      if (ok !== 1) throw new LostLeaseError(`lease ${keys.lease} is no longer held by this broker`);
+      o.stored = plan.stored;
+    } catch (err) {
+      // Whether Redis applied the write is unknown (a reply can be lost after the script
+      // ran): the next write replaces the whole group instead of building on a guess.
+      o.stored = null;
+      o.saveError = err;
+      if (err instanceof LostLeaseError) this.#lose(groupId, o, 'state write fenced');
+      else this.#log.warn({ err: (err as Error).message, groupId }, 'could not persist group state');
+    }
   }
 
   /** Waits for the state writes so far; an error code if one failed (the answer must say so). */
@@ -388,13 +415,13 @@ export class GroupCoordinator {
         mine = order[0] === this.#registry.nodeId;
       }
       if (!mine) return;
-      const snap = JSON.parse(state) as GroupSnapshot;
-      out.push({ groupId: id, protocolType: snap.protocolType ?? '', state: snap.state });
+      const record = readGroupRecord(state);
+      out.push({ groupId: id, protocolType: record.protocolType ?? '', state: record.state });
     });
     return out;
   }
 
-  /** Deletes an empty group: its state, offsets and lease. */
+  /** Deletes an empty group: its state, members, offsets and lease. */
   async deleteGroup(groupId: string): Promise<number> {
     const o = await this.#own(groupId, false);
     if (typeof o === 'number') return o;
@@ -403,6 +430,7 @@ export class GroupCoordinator {
     try {
       await o.saving;
       await this.#lease!.fencedSet(keys.lease, o.leaseValue, keys.state, undefined);
+      await this.#lease!.fencedSet(keys.lease, o.leaseValue, keys.members, undefined);
       await this.#lease!.fencedSet(keys.lease, o.leaseValue, keys.offsets, undefined);
       await this.#redis.srem(GROUPS_SET, groupId);
       o.group.markDead();

@@ -10,6 +10,10 @@
  * members' metadata, and CompletingRebalance waits for the leader's SyncGroup with the
  * assignment. Stable members heartbeat; one that stops is removed after its session timeout.
  *
+ * Limits (Kafka's `group.max.size`, and Strata's bounds on member metadata) are checked before
+ * anything of a request is kept: protocol metadata and assignments arrive as views of the
+ * request frame, and the group copies only what it accepts.
+ *
  * This class holds no I/O: the coordinator persists `snapshot()` after every transition the
  * class reports through `onTransition`, and answers clients with what the methods return.
  */
@@ -64,6 +68,7 @@ export interface JoinParams {
   sessionTimeoutMs: number;
   rebalanceTimeoutMs: number;
   protocolType: string;
+  /** May be views of the request frame: the group copies what it keeps. */
   protocols: Protocol[];
   /** JoinGroup v4+: a first join without a member id gets MEMBER_ID_REQUIRED (KIP-394). */
   requireKnownMemberId: boolean;
@@ -73,30 +78,63 @@ export interface JoinParams {
 
 export interface GroupOptions {
   initialRebalanceDelayMs: number;
+  /** Kafka's group.max.size: most members the group admits. Default: no limit. */
+  maxSize?: number;
+  /**
+   * Largest protocol metadata of one member (names and bytes of all its protocols together),
+   * and largest assignment of one member. Default: no limit.
+   */
+  maxMemberMetadataBytes?: number;
+  /** Largest total of all members' protocol metadata and assignments. Default: no limit. */
+  maxMetadataBytes?: number;
   now?: () => number;
 }
 
-/** Serialised group state (persisted on every transition; JSON off the data path). */
+/** One member as persisted: what a new owner needs to continue the generation. */
+export interface MemberSnapshot {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  protocolType: string;
+  protocols: Protocol[];
+  assignment: Buffer;
+}
+
+/**
+ * The group's persistent state (the coordinator writes it after every transition). Buffers
+ * are the group's own, not copies: a snapshot is read at once, never kept while the group
+ * changes.
+ */
 export interface GroupSnapshot {
   state: GroupStateName;
   generationId: number;
   protocolType: string | null;
   protocolName: string | null;
   leaderId: string | null;
-  members: {
-    memberId: string;
-    groupInstanceId: string | null;
-    clientId: string;
-    clientHost: string;
-    sessionTimeoutMs: number;
-    rebalanceTimeoutMs: number;
-    protocolType: string;
-    protocols: { name: string; metadata: string }[];
-    assignment: string;
-  }[];
+  members: MemberSnapshot[];
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The bytes group limits count for a member's protocols: every name and metadata together. */
+export function protocolsBytes(protocols: readonly Protocol[]): number {
+  let n = 0;
+  for (const p of protocols) n += Buffer.byteLength(p.name) + p.metadata.length;
+  return n;
+}
+
+/** True when two protocol lists have the same names and metadata, in the same order. */
+export function sameProtocols(a: readonly Protocol[], b: readonly Protocol[]): boolean {
+  return a === b || (a.length === b.length && a.every((p, i) => p.name === b[i]!.name && p.metadata.equals(b[i]!.metadata)));
+}
+
+/** Copies protocols out of a request (its frame is reused once the request is answered). */
+function copyProtocols(protocols: readonly Protocol[]): Protocol[] {
+  return protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata) }));
+}
 
 function errorJoin(errorCode: number, memberId = ''): JoinResult {
   return { errorCode, generationId: -1, protocolType: null, protocolName: null, leader: '', memberId, skipAssignment: false, members: [] };
@@ -123,6 +161,11 @@ export class Group {
 
   readonly #opts: GroupOptions;
   readonly #now: () => number;
+  readonly #maxSize: number;
+  readonly #maxMemberBytes: number;
+  readonly #maxTotalBytes: number;
+  /** Protocol metadata and assignment bytes of all members (see {@link protocolsBytes}). */
+  #metadataBytes = 0;
   #rebalanceTimer: NodeJS.Timeout | null = null;
   #rebalanceDeadline = 0;
   /** While the first rebalance of an empty group waits for more members to arrive. */
@@ -132,6 +175,14 @@ export class Group {
     this.groupId = groupId;
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
+    this.#maxSize = opts.maxSize ?? Infinity;
+    this.#maxMemberBytes = opts.maxMemberMetadataBytes ?? Infinity;
+    this.#maxTotalBytes = opts.maxMetadataBytes ?? Infinity;
+  }
+
+  /** Protocol metadata and assignment bytes the group holds, over all members. */
+  get metadataBytes(): number {
+    return this.#metadataBytes;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -187,11 +238,73 @@ export class Group {
 
   join(p: JoinParams): Promise<JoinResult> {
     if (this.state === 'Dead') return Promise.resolve(errorJoin(ErrorCode.COORDINATOR_NOT_AVAILABLE, p.memberId));
+    // The member whose place this join takes: the member itself, or the static member a
+    // restarted instance replaces (which is not a new member either).
+    const existing = p.memberId !== '' ? this.members.get(p.memberId) : this.#staticMember(p.groupInstanceId);
+    if (!this.#acceptsJoin(existing)) return Promise.resolve(this.#refuseOverSize(p.memberId, existing));
     if (!this.#supports(p.protocolType, p.protocols)) {
       return Promise.resolve(errorJoin(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, p.memberId));
     }
+    const bytes = protocolsBytes(p.protocols);
+    const replaced = existing ? protocolsBytes(existing.protocols) : 0;
+    if (bytes > this.#maxMemberBytes || this.#metadataBytes - replaced + bytes > this.#maxTotalBytes) {
+      // Refused before anything is kept or a rebalance starts: the group carries on as it was.
+      return Promise.resolve(errorJoin(ErrorCode.UNKNOWN_SERVER_ERROR, p.memberId));
+    }
     if (p.memberId === '') return this.#joinUnknownMember(p);
     return this.#joinKnownMember(p);
+  }
+
+  #staticMember(groupInstanceId: string | null): Member | undefined {
+    if (groupInstanceId === null) return undefined;
+    const id = this.staticMembers.get(groupInstanceId);
+    return id === undefined ? undefined : this.members.get(id);
+  }
+
+  /**
+   * Kafka's acceptJoiningMember (group.max.size): an existing member is always taken back
+   * while the group is Stable or completing a rebalance, and a new one only below the limit.
+   * While a rebalance is prepared, the members that already rejoined are counted instead of
+   * all members: the group may be over the limit (loaded over it, or the limit lowered), and
+   * this sheds the last members to rejoin.
+   */
+  #acceptsJoin(existing: Member | undefined): boolean {
+    switch (this.state) {
+      case 'Empty':
+      case 'Dead':
+        return true;
+      case 'PreparingRebalance':
+        return (existing !== undefined && existing.joinWaiter !== null) || this.#awaitingJoin() < this.#maxSize;
+      default:
+        return existing !== undefined || this.members.size < this.#maxSize;
+    }
+  }
+
+  #awaitingJoin(): number {
+    let n = 0;
+    for (const m of this.members.values()) if (m.joinWaiter !== null) n++;
+    return n;
+  }
+
+  /**
+   * Answers GROUP_MAX_SIZE_REACHED (with no member id, as Kafka) and, like Kafka, removes the
+   * member that was refused its place. A pending id from MEMBER_ID_REQUIRED is dropped too:
+   * the client forgets it, and an unclaimed pending id would hold up the rebalance until it
+   * expires.
+   */
+  #refuseOverSize(memberId: string, existing: Member | undefined): JoinResult {
+    const refused = errorJoin(ErrorCode.GROUP_MAX_SIZE_REACHED, '');
+    if (existing !== undefined) {
+      existing.joinWaiter?.(errorJoin(ErrorCode.GROUP_MAX_SIZE_REACHED, ''));
+      existing.syncWaiter?.(errorSync(ErrorCode.GROUP_MAX_SIZE_REACHED));
+      existing.joinWaiter = null;
+      existing.syncWaiter = null;
+      this.#removeMember(existing);
+      this.#membershipChanged();
+    } else if (this.pendingMembers.delete(memberId)) {
+      this.#tryCompleteJoin();
+    }
+    return refused;
   }
 
   #joinUnknownMember(p: JoinParams): Promise<JoinResult> {
@@ -253,7 +366,7 @@ export class Group {
       sessionTimeoutMs: p.sessionTimeoutMs,
       rebalanceTimeoutMs: p.rebalanceTimeoutMs,
       protocolType: p.protocolType,
-      protocols: p.protocols,
+      protocols: copyProtocols(p.protocols),
       assignment: EMPTY,
       lastHeartbeatMs: this.#now(),
       joinWaiter: null,
@@ -261,10 +374,30 @@ export class Group {
     };
   }
 
+  /**
+   * Gives `member` the protocols of a join. Identical ones keep the stored copy, so the
+   * coordinator sees (by identity) that the member's metadata need not be written again.
+   */
+  #setProtocols(member: Member, protocols: Protocol[]): void {
+    if (sameProtocols(member.protocols, protocols)) return;
+    this.#metadataBytes += protocolsBytes(protocols) - protocolsBytes(member.protocols);
+    member.protocols = copyProtocols(protocols);
+  }
+
+  #setAssignment(member: Member, assignment: Buffer): void {
+    this.#metadataBytes += assignment.length - member.assignment.length;
+    member.assignment = assignment;
+  }
+
+  #addMember(member: Member): void {
+    this.members.set(member.memberId, member);
+    this.#metadataBytes += protocolsBytes(member.protocols) + member.assignment.length;
+  }
+
   #addMemberAndRebalance(memberId: string, p: JoinParams): Promise<JoinResult> {
     const member = this.#newMember(memberId, p);
     if (this.members.size === 0) this.protocolType = p.protocolType;
-    this.members.set(memberId, member);
+    this.#addMember(member);
     if (p.groupInstanceId !== null) this.staticMembers.set(p.groupInstanceId, memberId);
     const result = this.#awaitJoin(member);
     if (this.state === 'PreparingRebalance' && this.#initialDelay) this.#extendInitialDelay();
@@ -274,7 +407,7 @@ export class Group {
   }
 
   #updateMemberAndWait(member: Member, p: JoinParams): Promise<JoinResult> {
-    member.protocols = p.protocols;
+    this.#setProtocols(member, p.protocols);
     member.sessionTimeoutMs = p.sessionTimeoutMs;
     member.rebalanceTimeoutMs = p.rebalanceTimeoutMs;
     member.clientId = p.clientId;
@@ -285,7 +418,7 @@ export class Group {
   }
 
   #updateMemberAndRebalance(member: Member, p: JoinParams): Promise<JoinResult> {
-    member.protocols = p.protocols;
+    this.#setProtocols(member, p.protocols);
     member.sessionTimeoutMs = p.sessionTimeoutMs;
     member.rebalanceTimeoutMs = p.rebalanceTimeoutMs;
     const result = this.#awaitJoin(member);
@@ -304,6 +437,7 @@ export class Group {
     old.joinWaiter?.(errorJoin(ErrorCode.FENCED_INSTANCE_ID, oldId));
     old.syncWaiter?.(errorSync(ErrorCode.FENCED_INSTANCE_ID));
     this.members.delete(oldId);
+    this.#metadataBytes -= protocolsBytes(old.protocols) + old.assignment.length;
     const member: Member = {
       ...old,
       memberId: newId,
@@ -316,9 +450,9 @@ export class Group {
       rebalanceTimeoutMs: p.rebalanceTimeoutMs,
       // The new subscription bytes are kept (they carry e.g. cooperative-sticky's owned
       // partitions, which legitimately change across restarts).
-      protocols: p.protocols,
+      protocols: sameProtocols(old.protocols, p.protocols) ? old.protocols : copyProtocols(p.protocols),
     };
-    this.members.set(newId, member);
+    this.#addMember(member);
     this.staticMembers.set(p.groupInstanceId!, newId);
     const wasLeader = this.leaderId === oldId;
     if (wasLeader) this.leaderId = newId;
@@ -438,7 +572,7 @@ export class Group {
       this.leaderId = [...this.members.values()].find((m) => m.joinWaiter !== null)?.memberId ?? this.members.keys().next().value!;
     }
     this.state = 'CompletingRebalance';
-    for (const m of this.members.values()) m.assignment = EMPTY;
+    for (const m of this.members.values()) this.#setAssignment(m, EMPTY);
     this.onTransition();
     const now = this.#now();
     for (const m of this.members.values()) {
@@ -452,6 +586,7 @@ export class Group {
 
   #removeMember(m: Member): void {
     this.members.delete(m.memberId);
+    this.#metadataBytes -= protocolsBytes(m.protocols) + m.assignment.length;
     if (m.groupInstanceId !== null && this.staticMembers.get(m.groupInstanceId) === m.memberId) this.staticMembers.delete(m.groupInstanceId);
     if (this.leaderId === m.memberId) this.leaderId = null;
   }
@@ -469,6 +604,10 @@ export class Group {
     return ErrorCode.NONE;
   }
 
+  /**
+   * SyncGroup. `assignments` (the leader's) may be views of the request frame: they are
+   * checked against the metadata limits and copied only when the group takes them.
+   */
   sync(
     memberId: string,
     groupInstanceId: string | null,
@@ -488,13 +627,21 @@ export class Group {
     if (this.state === 'PreparingRebalance') return Promise.resolve(errorSync(ErrorCode.REBALANCE_IN_PROGRESS));
     if (this.state === 'Stable') return Promise.resolve(this.#syncResultFor(member));
     // CompletingRebalance: wait for the leader's assignment.
+    const byMember = memberId === this.leaderId ? new Map(assignments.map((a) => [a.memberId, a.assignment])) : null;
+    if (byMember !== null && !this.#assignmentsFit(byMember)) {
+      // Only the leader is answered: the followers keep waiting in this generation, and the
+      // leader's client rejoins (Kafka clients do on an unexpected SyncGroup error).
+      return Promise.resolve(errorSync(ErrorCode.UNKNOWN_SERVER_ERROR));
+    }
     const result = new Promise<SyncResult>((resolve) => {
       member.syncWaiter?.(errorSync(ErrorCode.REBALANCE_IN_PROGRESS));
       member.syncWaiter = resolve;
     });
-    if (memberId === this.leaderId) {
-      const byMember = new Map(assignments.map((a) => [a.memberId, a.assignment]));
-      for (const m of this.members.values()) m.assignment = byMember.get(m.memberId) ?? EMPTY;
+    if (byMember !== null) {
+      for (const m of this.members.values()) {
+        const a = byMember.get(m.memberId);
+        this.#setAssignment(m, a === undefined || a.length === 0 ? EMPTY : Buffer.from(a));
+      }
       this.state = 'Stable';
       this.onTransition();
       const now = this.#now();
@@ -508,6 +655,18 @@ export class Group {
       }
     }
     return result;
+  }
+
+  /** Whether the leader's assignments (for members of the group; others are ignored) fit the limits. */
+  #assignmentsFit(byMember: Map<string, Buffer>): boolean {
+    let total = this.#metadataBytes;
+    for (const m of this.members.values()) {
+      const a = byMember.get(m.memberId);
+      const bytes = a === undefined ? 0 : a.length;
+      if (bytes > this.#maxMemberBytes) return false;
+      total += bytes - m.assignment.length;
+    }
+    return total <= this.#maxTotalBytes;
   }
 
   #syncResultFor(m: Member): SyncResult {
@@ -634,6 +793,7 @@ export class Group {
   // ---------------------------------------------------------------------------------------------
   // Persistence
 
+  /** The persistent state, in member order (the group's own buffers, see {@link GroupSnapshot}). */
   snapshot(): GroupSnapshot {
     return {
       state: this.state,
@@ -649,8 +809,8 @@ export class Group {
         sessionTimeoutMs: m.sessionTimeoutMs,
         rebalanceTimeoutMs: m.rebalanceTimeoutMs,
         protocolType: m.protocolType,
-        protocols: m.protocols.map((p) => ({ name: p.name, metadata: p.metadata.toString('base64') })),
-        assignment: m.assignment.toString('base64'),
+        protocols: m.protocols,
+        assignment: m.assignment,
       })),
     };
   }
@@ -658,7 +818,10 @@ export class Group {
   /**
    * Restores a group a previous owner persisted: same generation, members and assignments.
    * A rebalance that was in progress cannot resume (its waiting requests died with the old
-   * owner), so it restarts: members learn it from their next heartbeat and rejoin.
+   * owner), so it restarts: members learn it from their next heartbeat and rejoin. So does a
+   * group with more members than group.max.size allows, as Kafka does with a group loaded over
+   * capacity: members rejoin and the last ones are refused. The snapshot's protocol and
+   * assignment objects become the members' own (not copied).
    */
   static restore(groupId: string, snap: GroupSnapshot, opts: GroupOptions): Group {
     const g = new Group(groupId, opts);
@@ -668,7 +831,7 @@ export class Group {
     g.protocolName = snap.protocolName;
     g.leaderId = snap.leaderId;
     for (const s of snap.members) {
-      g.members.set(s.memberId, {
+      g.#addMember({
         memberId: s.memberId,
         groupInstanceId: s.groupInstanceId,
         clientId: s.clientId,
@@ -676,15 +839,16 @@ export class Group {
         sessionTimeoutMs: s.sessionTimeoutMs,
         rebalanceTimeoutMs: s.rebalanceTimeoutMs,
         protocolType: s.protocolType,
-        protocols: s.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata, 'base64') })),
-        assignment: Buffer.from(s.assignment, 'base64'),
+        protocols: s.protocols,
+        assignment: s.assignment,
         lastHeartbeatMs: now,
         joinWaiter: null,
         syncWaiter: null,
       });
       if (s.groupInstanceId !== null) g.staticMembers.set(s.groupInstanceId, s.memberId);
     }
-    if (snap.state === 'Stable' || snap.state === 'Empty') g.state = snap.state;
+    const overCapacity = g.members.size > g.#maxSize;
+    if (snap.state === 'Empty' || (snap.state === 'Stable' && !overCapacity)) g.state = snap.state;
     else if (g.members.size === 0) g.state = 'Empty';
     else {
       g.state = 'Stable';
@@ -692,8 +856,4 @@ export class Group {
     }
     return g;
   }
-}
-
-function sameProtocols(a: Protocol[], b: Protocol[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.name === b[i]!.name && p.metadata.equals(b[i]!.metadata));
 }

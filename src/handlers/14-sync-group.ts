@@ -6,6 +6,12 @@
  *
  * Followers wait until the leader's SyncGroup brings the assignment; the answers are sent
  * after the assignment is persisted under the group's lease.
+ *
+ * The leader's assignments are bounded like member metadata (`--group-max-member-metadata-bytes`
+ * per member, `--group-max-metadata-bytes` for the group with its metadata). Over a bound the
+ * leader alone gets UNKNOWN_SERVER_ERROR, which is what Kafka answers when the group's record
+ * does not fit its offsets topic (see 11-join-group.ts); nothing is kept, and the followers
+ * stay in the generation, waiting for the leader's next SyncGroup or a rebalance.
  */
 import { ErrorCode, type SyncGroupResponse } from '../../wire/index.js';
 import { defineHandler } from './handler.js';
@@ -30,7 +36,8 @@ export const syncGroupHandler = defineHandler({
           req.generationId,
           v >= 5 ? req.protocolType : null,
           v >= 5 ? req.protocolName : null,
-          req.assignments.map((a) => ({ memberId: a.memberId, assignment: Buffer.from(a.assignment) })),
+          // Views of the request frame: the group checks them and copies the ones it keeps.
+          req.assignments.map((a) => ({ memberId: a.memberId, assignment: a.assignment })),
         );
         return {
           throttleTimeMs: 0,

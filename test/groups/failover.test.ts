@@ -25,6 +25,7 @@ import path from 'node:path';
 import kafkajs, { type Consumer, type Message } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey } from '../../wire/index.js';
+import { groupKeys } from '../../src/coordination/keys.js';
 import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
 import { ConsumerProcess, committedOffsets, coordinatorOf, describeGroup, endOffsets, waitFor, type ConsumedRecord } from '../compat/helpers/groups-common.js';
 import { startCluster, type Cluster, type ClusterBroker } from '../helpers/cluster.js';
@@ -61,12 +62,12 @@ function kafka(clientId: string, brokers: string[]): InstanceType<typeof Kafka> 
   return new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, requestTimeout: 10_000, retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 20 } });
 }
 
-/** The generation the group's coordinator last persisted (`{g:<group>}:state` in Redis). */
+/** The generation the group's coordinator last persisted (the group record in Redis). */
 async function persistedGeneration(groupId: string): Promise<number> {
   const redis = new Redis(cluster.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
-    const raw = await redis.get(`{g:${groupId}}:state`);
+    const raw = await redis.get(groupKeys(groupId).state);
     if (raw === null) throw new Error(`no persisted state for group ${groupId}`);
     return (JSON.parse(raw) as { generationId: number }).generationId;
   } finally {

@@ -6,7 +6,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
-import { Group, type GroupSnapshot, type JoinParams, type JoinResult, type Protocol } from '../../src/groups/group.js';
+import { Group, type GroupOptions, type GroupSnapshot, type JoinParams, type JoinResult, type Protocol } from '../../src/groups/group.js';
+import { loadGroup, planGroupWrite } from '../../src/groups/group-store.js';
 
 const SESSION_MS = 10_000;
 const REBALANCE_MS = 30_000;
@@ -27,8 +28,8 @@ function params(p: Partial<JoinParams> = {}): JoinParams {
   };
 }
 
-function newGroup(initialRebalanceDelayMs = 0): Group {
-  return new Group('g', { initialRebalanceDelayMs, now: () => Date.now() });
+function newGroup(initialRebalanceDelayMs = 0, limits: Partial<GroupOptions> = {}): Group {
+  return new Group('g', { initialRebalanceDelayMs, now: () => Date.now(), ...limits });
 }
 
 /** A promise whose outcome can be inspected synchronously once microtasks ran. */
@@ -62,8 +63,8 @@ async function joinNew(g: Group, p: Partial<JoinParams> = {}): Promise<{ memberI
 const assignmentOf = (memberId: string): Buffer => Buffer.from(`assignment-of-${memberId}`);
 
 /** Forms a Stable group of `clientIds` members in generation 1 (initial delay gathers them). */
-async function stableGroup(clientIds: string[], extra: Partial<JoinParams>[] = []): Promise<{ g: Group; ids: string[] }> {
-  const g = newGroup(1000);
+async function stableGroup(clientIds: string[], extra: Partial<JoinParams>[] = [], limits: Partial<GroupOptions> = {}): Promise<{ g: Group; ids: string[] }> {
+  const g = newGroup(1000, limits);
   const joins: { memberId: string; join: Tracked<JoinResult> }[] = [];
   for (const [i, clientId] of clientIds.entries()) {
     const p = { clientId, ...extra[i] };
@@ -467,7 +468,11 @@ describe('Group: static membership (KIP-345)', () => {
 });
 
 describe('Group: snapshot and restore', () => {
-  const roundTrip = (snap: GroupSnapshot): GroupSnapshot => JSON.parse(JSON.stringify(snap)) as GroupSnapshot;
+  /** The snapshot as a new owner reads it back: written whole as Redis would hold it, then loaded. */
+  const roundTrip = (snap: GroupSnapshot): GroupSnapshot => {
+    const write = planGroupWrite(null, snap)!;
+    return loadGroup(write.record!, Object.fromEntries(write.set)).snapshot;
+  };
 
   it('restoring a Stable snapshot keeps generation, protocol, leader, members, static ids and assignments', async () => {
     const { g, ids } = await stableGroup(['a', 's'], [{}, { groupInstanceId: 'inst-s' }]);
@@ -531,5 +536,181 @@ describe('Group: snapshot and restore', () => {
     expect(r.generationId).toBe(2);
     const join = await joinNew(r, { clientId: 'n' });
     expect(join.join.value).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 3 });
+  });
+});
+
+/** The answer to a refused join: no generation, no leader, `memberId` as given. */
+function refusedJoin(errorCode: number, memberId = ''): JoinResult {
+  return { errorCode, generationId: -1, protocolType: null, protocolName: null, leader: '', memberId, skipAssignment: false, members: [] };
+}
+
+describe('Group: group.max.size', () => {
+  it('a new member of a full group gets GROUP_MAX_SIZE_REACHED without a member id (v4+ before MEMBER_ID_REQUIRED); the group carries on', async () => {
+    const { g, ids } = await stableGroup(['a', 'b'], [], { maxSize: 2 });
+    expect(await g.join(params({ clientId: 'c' }))).toEqual(refusedJoin(ErrorCode.GROUP_MAX_SIZE_REACHED));
+    expect(await g.join(params({ clientId: 'c', requireKnownMemberId: false }))).toEqual(refusedJoin(ErrorCode.GROUP_MAX_SIZE_REACHED));
+    expect(await g.join(params({ clientId: 'c', groupInstanceId: 'inst-c' }))).toEqual(refusedJoin(ErrorCode.GROUP_MAX_SIZE_REACHED));
+    expect(g.pendingMembers.size).toBe(0);
+    expect(g.state).toBe('Stable');
+    expect([...g.members.keys()]).toEqual(ids);
+    for (const id of ids) expect(g.heartbeat(id, null, 1)).toBe(ErrorCode.NONE);
+  });
+
+  it('members of a full group rejoin, and a static member that restarts replaces itself instead of counting as new', async () => {
+    const { g, ids } = await stableGroup(['a', 's'], [{}, { groupInstanceId: 'inst-s' }], { maxSize: 2 });
+    const [a, s] = ids as [string, string];
+    const restarted = await g.join(params({ clientId: 's', groupInstanceId: 'inst-s' }));
+    expect(restarted).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 1 });
+    expect(restarted.memberId).not.toBe(s);
+    expect(g.state).toBe('Stable');
+    expect(g.members.size).toBe(2);
+    // The leader rejoining starts a rebalance; both members are taken back into generation 2.
+    const aJoin = track(g.join(params({ clientId: 'a', memberId: a })));
+    await flush();
+    expect(g.state).toBe('PreparingRebalance');
+    const sJoin = await g.join(params({ clientId: 's', memberId: restarted.memberId, groupInstanceId: 'inst-s' }));
+    await flush();
+    expect(sJoin).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 2 });
+    expect(aJoin.value).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 2, leader: a });
+    expect(aJoin.value!.members.map((m) => m.memberId)).toEqual([a, restarted.memberId]);
+  });
+
+  // Kafka (GroupCoordinator.onGroupLoaded, acceptJoiningMember): a group loaded with more
+  // members than group.max.size rebalances at once, and while it does, members are accepted
+  // only while fewer than group.max.size have rejoined; a refused one is removed.
+  it('a group restored over group.max.size rebalances; the member to rejoin last is refused and removed', async () => {
+    const { g, ids } = await stableGroup(['a', 'b', 'c']);
+    const [a, b, c] = ids as [string, string, string];
+    const write = planGroupWrite(null, g.snapshot())!;
+    const r = Group.restore('g', loadGroup(write.record!, Object.fromEntries(write.set)).snapshot, { initialRebalanceDelayMs: 0, now: () => Date.now(), maxSize: 2 });
+    expect(r.state).toBe('PreparingRebalance');
+    expect(r.heartbeat(c, null, 1)).toBe(ErrorCode.REBALANCE_IN_PROGRESS);
+    const aJoin = track(r.join(params({ clientId: 'a', memberId: a })));
+    const bJoin = track(r.join(params({ clientId: 'b', memberId: b })));
+    await flush();
+    expect(aJoin.done).toBe(false);
+    expect(await r.join(params({ clientId: 'c', memberId: c }))).toEqual(refusedJoin(ErrorCode.GROUP_MAX_SIZE_REACHED));
+    await flush();
+    // Removing c completed the rebalance: everyone left has rejoined.
+    expect(aJoin.value).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 2, leader: a });
+    expect(aJoin.value!.members.map((m) => m.memberId)).toEqual([a, b]);
+    expect(bJoin.value).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 2 });
+    expect([...r.members.keys()]).toEqual([a, b]);
+    expect(r.heartbeat(c, null, 2)).toBe(ErrorCode.UNKNOWN_MEMBER_ID);
+  });
+
+  it('a pending member id refused for size is dropped, so the rebalance does not wait for it', async () => {
+    const g = newGroup(0, { maxSize: 1 });
+    const x = await g.join(params({ clientId: 'x' }));
+    const y = await g.join(params({ clientId: 'y' }));
+    expect([x.errorCode, y.errorCode]).toEqual([ErrorCode.MEMBER_ID_REQUIRED, ErrorCode.MEMBER_ID_REQUIRED]);
+    const xJoin = track(g.join(params({ clientId: 'x', memberId: x.memberId })));
+    await flush();
+    // y's pending id holds the first generation back...
+    expect(xJoin.done).toBe(false);
+    expect(await g.join(params({ clientId: 'y', memberId: y.memberId }))).toEqual(refusedJoin(ErrorCode.GROUP_MAX_SIZE_REACHED));
+    await flush();
+    // ...until it is refused.
+    expect(xJoin.value).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 1, leader: x.memberId });
+    expect(g.pendingMembers.size).toBe(0);
+    expect([...g.members.keys()]).toEqual([x.memberId]);
+  });
+});
+
+describe('Group: metadata limits', () => {
+  /** A protocol named `range` (5 bytes) whose names and metadata add up to `bytes`. */
+  const rangeOf = (bytes: number, fill = 0x61): Protocol => ({ name: 'range', metadata: Buffer.alloc(bytes - 5, fill) });
+
+  it('a join whose protocols are over the member limit (names and metadata of all together) gets UNKNOWN_SERVER_ERROR; nothing is kept', async () => {
+    const g = newGroup(0, { maxMemberMetadataBytes: 64 });
+    expect(await g.join(params({ clientId: 'big', protocols: [rangeOf(65)] }))).toEqual(refusedJoin(ErrorCode.UNKNOWN_SERVER_ERROR));
+    const two = [rangeOf(33), { name: 'rr', metadata: Buffer.alloc(30) }];
+    expect(await g.join(params({ clientId: 'big', protocols: two }))).toEqual(refusedJoin(ErrorCode.UNKNOWN_SERVER_ERROR));
+    expect(await g.join(params({ clientId: 'big', protocols: [rangeOf(65)], requireKnownMemberId: false }))).toEqual(refusedJoin(ErrorCode.UNKNOWN_SERVER_ERROR));
+    expect({ state: g.state, members: g.members.size, pending: g.pendingMembers.size, bytes: g.metadataBytes }).toEqual({ state: 'Empty', members: 0, pending: 0, bytes: 0 });
+    // Exactly at the limit is accepted.
+    const r = await g.join(params({ clientId: 'fits', protocols: [rangeOf(64)], requireKnownMemberId: false }));
+    expect(r).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 1 });
+    expect(g.metadataBytes).toBe(64);
+  });
+
+  it('a join that would take the group over its total gets UNKNOWN_SERVER_ERROR; the members keep their generation and metadata', async () => {
+    // Per member: protocols 'range' + 'range-subscription' (23 bytes) and an assignment of
+    // 'assignment-of-' + the 38-character member id (52 bytes).
+    const { g, ids } = await stableGroup(['a', 'b'], [], { maxMetadataBytes: 190 });
+    const [a, b] = ids as [string, string];
+    expect(g.metadataBytes).toBe(150);
+    expect(await g.join(params({ clientId: 'c', protocols: [rangeOf(41)] }))).toEqual(refusedJoin(ErrorCode.UNKNOWN_SERVER_ERROR));
+    // A member rejoining with larger metadata is refused the same way and keeps what it had.
+    expect(await g.join(params({ clientId: 'b', memberId: b, protocols: [rangeOf(64)] }))).toEqual(refusedJoin(ErrorCode.UNKNOWN_SERVER_ERROR, b));
+    expect(g.members.get(b)!.protocols).toEqual([RANGE]);
+    expect({ state: g.state, generation: g.generationId, members: [...g.members.keys()], pending: g.pendingMembers.size, bytes: g.metadataBytes }).toEqual({
+      state: 'Stable',
+      generation: 1,
+      members: [a, b],
+      pending: 0,
+      bytes: 150,
+    });
+    for (const id of ids) expect(g.heartbeat(id, null, 1)).toBe(ErrorCode.NONE);
+    // What fits is accepted: 150 + 40 = 190.
+    expect((await g.join(params({ clientId: 'c', protocols: [rangeOf(40)] }))).errorCode).toBe(ErrorCode.MEMBER_ID_REQUIRED);
+  });
+
+  it("a leader's assignment over a limit gets UNKNOWN_SERVER_ERROR; the followers keep waiting in the generation and a fitting one completes it", async () => {
+    const g = newGroup(1000, { maxMemberMetadataBytes: 64, maxMetadataBytes: 150 });
+    const a = await joinNew(g, { clientId: 'a' });
+    const b = await joinNew(g, { clientId: 'b' });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(a.join.value).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 1, leader: a.memberId });
+    expect(g.metadataBytes).toBe(46);
+    const follower = track(g.sync(b.memberId, null, 1, null, null, []));
+    const assign = (aBytes: number, bBytes: number): { memberId: string; assignment: Buffer }[] => [
+      { memberId: a.memberId, assignment: Buffer.alloc(aBytes, 0x41) },
+      { memberId: b.memberId, assignment: Buffer.alloc(bBytes, 0x42) },
+    ];
+    const refused = { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, protocolType: null, protocolName: null, assignment: Buffer.alloc(0) };
+    // One member's assignment over 64 bytes; then both within it but 46 + 2 × 60 over 150.
+    expect(await g.sync(a.memberId, null, 1, null, null, assign(1, 65))).toEqual(refused);
+    expect(await g.sync(a.memberId, null, 1, null, null, assign(60, 60))).toEqual(refused);
+    await flush();
+    expect(follower.done).toBe(false);
+    expect({ state: g.state, generation: g.generationId, bytes: g.metadataBytes }).toEqual({ state: 'CompletingRebalance', generation: 1, bytes: 46 });
+    expect(g.heartbeat(b.memberId, null, 1)).toBe(ErrorCode.NONE);
+    // An assignment for a member that is not in the group is ignored, not counted.
+    const fitting = [...assign(52, 52), { memberId: 'nobody', assignment: Buffer.alloc(1000) }];
+    expect(await g.sync(a.memberId, null, 1, null, null, fitting)).toEqual({ errorCode: ErrorCode.NONE, protocolType: 'consumer', protocolName: 'range', assignment: Buffer.alloc(52, 0x41) });
+    await flush();
+    expect(follower.value).toEqual({ errorCode: ErrorCode.NONE, protocolType: 'consumer', protocolName: 'range', assignment: Buffer.alloc(52, 0x42) });
+    expect({ state: g.state, generation: g.generationId, bytes: g.metadataBytes }).toEqual({ state: 'Stable', generation: 1, bytes: 150 });
+  });
+
+  it('the group keeps copies: the request buffers it was given can be reused', async () => {
+    const g = newGroup(0);
+    const metadata = Buffer.from('subscription-bytes');
+    const first = await g.join(params({ clientId: 'a', protocols: [{ name: 'range', metadata }] }));
+    await g.join(params({ clientId: 'a', memberId: first.memberId, protocols: [{ name: 'range', metadata }] }));
+    const assignment = Buffer.from('assignment-bytes');
+    await g.sync(first.memberId, null, 1, null, null, [{ memberId: first.memberId, assignment }]);
+    metadata.fill(0);
+    assignment.fill(0);
+    const m = g.members.get(first.memberId)!;
+    expect(m.protocols).toEqual([{ name: 'range', metadata: Buffer.from('subscription-bytes') }]);
+    expect(m.assignment).toEqual(Buffer.from('assignment-bytes'));
+  });
+
+  it('a rejoin with the same metadata keeps the stored protocols (so they are not written again)', async () => {
+    const { g, ids } = await stableGroup(['a', 'b']);
+    const [a, b] = ids as [string, string];
+    const before = [g.members.get(a)!.protocols, g.members.get(b)!.protocols];
+    const same = (): Protocol[] => [{ name: 'range', metadata: Buffer.from(RANGE.metadata) }];
+    const aJoin = track(g.join(params({ clientId: 'a', memberId: a, protocols: same() })));
+    await flush();
+    await g.join(params({ clientId: 'b', memberId: b, protocols: same() }));
+    await flush();
+    expect(aJoin.value).toMatchObject({ errorCode: ErrorCode.NONE, generationId: 2 });
+    expect(g.members.get(a)!.protocols).toBe(before[0]);
+    expect(g.members.get(b)!.protocols).toBe(before[1]);
+    // Assignments of the old generation are gone until the leader's SyncGroup.
+    expect(g.metadataBytes).toBe(46);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiKey, ErrorCode } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, heartbeat, joinGroup, joinNew, subscription, syncGroup, untilRebalancing } from '../groups/raw-group.js';
+import { ApiKey, ErrorCode, type DescribeGroupsResponseDescribedGroup, type JoinGroupResponse } from '../../wire/index.js';
+import { GROUP_BROKER_ARGS, heartbeat, joinGroup, joinNew, subscription, syncGroup, untilRebalancing, type JoinOptions } from '../groups/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 
@@ -13,8 +13,23 @@ async function client(clientId = 'join-test'): Promise<RawClient> {
   return c;
 }
 
+// Small limits, so tests can reach them: no test below needs more than two members a group.
+const MAX_SIZE = 2;
+const MAX_MEMBER_BYTES = 2048;
+const MAX_GROUP_BYTES = 5120;
+
 beforeAll(async () => {
-  cluster = await startCluster({ brokerArgs: GROUP_BROKER_ARGS });
+  cluster = await startCluster({
+    brokerArgs: [
+      ...GROUP_BROKER_ARGS,
+      '--group-max-size',
+      String(MAX_SIZE),
+      '--group-max-member-metadata-bytes',
+      String(MAX_MEMBER_BYTES),
+      '--group-max-metadata-bytes',
+      String(MAX_GROUP_BYTES),
+    ],
+  });
 });
 
 afterAll(async () => {
@@ -164,5 +179,112 @@ describe('JoinGroup', () => {
     expect(restarted).toMatchObject({ errorCode: ErrorCode.NONE, generationId: first.generationId, leader: first.memberId, members: [] });
     expect(restarted.memberId).not.toBe(first.memberId);
     expect(await syncGroup(c, 3, { groupId, generationId: first.generationId, memberId: restarted.memberId, groupInstanceId: 'instance-1' })).toMatchObject({ errorCode: ErrorCode.NONE, assignment: Buffer.from('a1') });
+  });
+});
+
+/** The whole answer to a refused join (v5). */
+function refused(errorCode: number, memberId = ''): JoinGroupResponse {
+  return { throttleTimeMs: 0, errorCode, generationId: -1, protocolType: null, protocolName: '', leader: '', skipAssignment: false, memberId, members: [] };
+}
+
+/** A `range` protocol whose name and metadata add up to `bytes` (what the limits count). */
+function rangeOf(bytes: number, fill = 0x61): { name: string; metadata: Buffer }[] {
+  return [{ name: 'range', metadata: Buffer.alloc(bytes - 'range'.length, fill) }];
+}
+
+async function describeGroup(c: RawClient, groupId: string): Promise<DescribeGroupsResponseDescribedGroup> {
+  return (await c.send(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false })).groups[0]!;
+}
+
+/**
+ * A Stable group of two members: `first` joins and syncs alone (generation 1), `second` joins
+ * (KIP-394 two steps unless static), `first` rejoins, and both sync generation 2.
+ */
+async function stableTwo(groupId: string, first: Partial<JoinOptions>, second: Partial<JoinOptions>): Promise<{ ca: RawClient; cb: RawClient; a: string; b: string; generationId: number }> {
+  const [ca, cb] = [await client('first'), await client('second')];
+  const a = first.groupInstanceId ? await joinGroup(ca, 5, { groupId, ...first }) : await joinNew(ca, 5, { groupId, ...first });
+  expect((await syncGroup(ca, 3, { groupId, generationId: a.generationId, memberId: a.memberId, groupInstanceId: first.groupInstanceId ?? null })).errorCode).toBe(ErrorCode.NONE);
+  const bFirst = await joinGroup(cb, 5, { groupId, ...second });
+  const bJoin = second.groupInstanceId ? Promise.resolve(bFirst) : joinGroup(cb, 5, { groupId, ...second, memberId: bFirst.memberId });
+  await untilRebalancing(ca, groupId, a);
+  const aJoin = await joinGroup(ca, 5, { groupId, ...first, memberId: a.memberId });
+  const b = await bJoin;
+  expect([aJoin.errorCode, b.errorCode, b.generationId]).toEqual([ErrorCode.NONE, ErrorCode.NONE, aJoin.generationId]);
+  const followerSync = syncGroup(cb, 3, { groupId, generationId: b.generationId, memberId: b.memberId, groupInstanceId: second.groupInstanceId ?? null });
+  const assignments = [
+    { memberId: a.memberId, assignment: Buffer.from('assigned-a') },
+    { memberId: b.memberId, assignment: Buffer.from('assigned-b') },
+  ];
+  expect((await syncGroup(ca, 3, { groupId, generationId: aJoin.generationId, memberId: a.memberId, groupInstanceId: first.groupInstanceId ?? null, assignments })).errorCode).toBe(ErrorCode.NONE);
+  expect((await followerSync).errorCode).toBe(ErrorCode.NONE);
+  return { ca, cb, a: a.memberId, b: b.memberId, generationId: aJoin.generationId };
+}
+
+describe('JoinGroup: limits', () => {
+  // Kafka answers UNKNOWN_SERVER_ERROR when a group's record does not fit its offsets topic
+  // (see the handler's header); Strata refuses before anything is kept, here before the group
+  // even exists.
+  it('protocols over --group-max-member-metadata-bytes get UNKNOWN_SERVER_ERROR and create no group', async () => {
+    const groupId = 'join-too-big';
+    const c = await client();
+    for (const v of [0, 3, 5, 9]) {
+      const r = await joinGroup(c, v, { groupId, protocols: rangeOf(MAX_MEMBER_BYTES + 1) });
+      expect(r).toMatchObject({ errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, generationId: -1, memberId: '', leader: '', members: [] });
+    }
+    // Names count too: two protocols whose metadata alone would fit.
+    const two = [
+      { name: 'range', metadata: Buffer.alloc(1024) },
+      { name: 'roundrobin', metadata: Buffer.alloc(1024) },
+    ];
+    expect(await joinGroup(c, 5, { groupId, protocols: two })).toEqual(refused(ErrorCode.UNKNOWN_SERVER_ERROR));
+    expect((await describeGroup(c, groupId)).groupState).toBe('Dead');
+    const listed = await c.send(ApiKey.ListGroups, 4, { statesFilter: [], typesFilter: [] });
+    expect(listed.groups.map((g) => g.groupId)).not.toContain(groupId);
+    // Exactly the limit is accepted.
+    expect((await joinGroup(c, 5, { groupId, protocols: rangeOf(MAX_MEMBER_BYTES) })).errorCode).toBe(ErrorCode.MEMBER_ID_REQUIRED);
+  });
+
+  it('a join over the member or the group limit is refused; the member keeps its generation, metadata and assignment', async () => {
+    const groupId = 'join-group-bytes';
+    const [ca, cb] = [await client(), await client()];
+    const metadata = rangeOf(2005, 0x6d);
+    const a = await joinNew(ca, 5, { groupId, protocols: metadata });
+    const assigned = Buffer.alloc(2000, 0x70);
+    expect((await syncGroup(ca, 3, { groupId, generationId: a.generationId, memberId: a.memberId, assignments: [{ memberId: a.memberId, assignment: assigned }] })).errorCode).toBe(ErrorCode.NONE);
+    // The group holds 2005 + 2000 bytes: a new member with 1116 more is over 5120...
+    expect(await joinGroup(cb, 5, { groupId, protocols: rangeOf(1116) })).toEqual(refused(ErrorCode.UNKNOWN_SERVER_ERROR));
+    // ...and the member itself rejoining with metadata over its own limit is refused as well.
+    expect(await joinGroup(ca, 5, { groupId, memberId: a.memberId, protocols: rangeOf(MAX_MEMBER_BYTES + 1) })).toEqual(refused(ErrorCode.UNKNOWN_SERVER_ERROR, a.memberId));
+    expect(await heartbeat(ca, 4, { groupId, generationId: a.generationId, memberId: a.memberId })).toBe(ErrorCode.NONE);
+    expect(await describeGroup(ca, groupId)).toMatchObject({
+      groupState: 'Stable',
+      members: [{ memberId: a.memberId, memberMetadata: metadata[0]!.metadata, memberAssignment: assigned }],
+    });
+    // 1115 more fits exactly.
+    expect((await joinGroup(cb, 5, { groupId, protocols: rangeOf(1115) })).errorCode).toBe(ErrorCode.MEMBER_ID_REQUIRED);
+  });
+
+  it('group.max.size: a new member of a full group gets GROUP_MAX_SIZE_REACHED; its members, and a static member restarting, are taken back', async () => {
+    const groupId = 'join-full';
+    const g = await stableTwo(groupId, { groupInstanceId: 'instance-s' }, {});
+    const cc = await client('third');
+    // No member id is handed out (v4+ would otherwise answer MEMBER_ID_REQUIRED first).
+    expect(await joinGroup(cc, 5, { groupId })).toEqual(refused(ErrorCode.GROUP_MAX_SIZE_REACHED));
+    expect(await joinGroup(cc, 5, { groupId, groupInstanceId: 'instance-other' })).toEqual(refused(ErrorCode.GROUP_MAX_SIZE_REACHED));
+    expect(await joinGroup(cc, 3, { groupId })).toMatchObject({ errorCode: ErrorCode.GROUP_MAX_SIZE_REACHED, generationId: -1, memberId: '' });
+    for (const [c, memberId, groupInstanceId] of [
+      [g.ca, g.a, 'instance-s'],
+      [g.cb, g.b, null],
+    ] as const) {
+      expect(await heartbeat(c, 4, { groupId, generationId: g.generationId, memberId, groupInstanceId })).toBe(ErrorCode.NONE);
+    }
+    // A follower rejoining with its own id in the Stable group gets the generation back.
+    expect(await joinGroup(g.cb, 5, { groupId, memberId: g.b })).toMatchObject({ errorCode: ErrorCode.NONE, generationId: g.generationId, leader: g.a });
+    // The static member restarts: a new member id in its place, not a new member.
+    const restarted = await joinGroup(cc, 9, { groupId, groupInstanceId: 'instance-s' });
+    expect(restarted).toMatchObject({ errorCode: ErrorCode.NONE, generationId: g.generationId, skipAssignment: true });
+    expect(restarted.memberId).not.toBe(g.a);
+    const described = await describeGroup(cc, groupId);
+    expect({ state: described.groupState, members: described.members.map((m) => m.memberId).sort() }).toEqual({ state: 'Stable', members: [restarted.memberId, g.b].sort() });
   });
 });

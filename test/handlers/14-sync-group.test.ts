@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, assignment, joinGroup, joinNew, stableSingleMember, syncGroup, untilRebalancing } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, assignment, heartbeat, joinGroup, joinNew, stableSingleMember, subscription, syncGroup, untilRebalancing } from '../groups/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 
@@ -13,8 +13,11 @@ async function client(): Promise<RawClient> {
   return c;
 }
 
+const MAX_MEMBER_BYTES = 1024;
+const MAX_GROUP_BYTES = 2048;
+
 beforeAll(async () => {
-  cluster = await startCluster({ brokerArgs: GROUP_BROKER_ARGS });
+  cluster = await startCluster({ brokerArgs: [...GROUP_BROKER_ARGS, '--group-max-member-metadata-bytes', String(MAX_MEMBER_BYTES), '--group-max-metadata-bytes', String(MAX_GROUP_BYTES)] });
 });
 
 afterAll(async () => {
@@ -99,5 +102,36 @@ describe('SyncGroup', () => {
     expect((await syncGroup(g.ca, 3, { groupId, generationId: g.generationId, memberId: g.leader })).errorCode).toBe(ErrorCode.REBALANCE_IN_PROGRESS);
     const [a, b] = await Promise.all([joinGroup(g.ca, 5, { groupId, memberId: g.leader }), joinGroup(g.cb, 5, { groupId, memberId: g.follower })]);
     expect([a.generationId, b.generationId, (await cJoin).generationId]).toEqual([g.generationId + 1, g.generationId + 1, g.generationId + 1]);
+  });
+});
+
+describe('SyncGroup: assignment limits', () => {
+  // Kafka answers UNKNOWN_SERVER_ERROR when the group's record with the assignment does not
+  // fit its offsets topic (see 11-join-group.ts); Strata refuses the leader alone, keeps
+  // nothing, and the group stays in the generation.
+  it("a leader's assignment over a limit gets UNKNOWN_SERVER_ERROR; the follower keeps waiting in the generation and gets the next valid assignment", async () => {
+    const groupId = 'sync-too-big';
+    const g = await twoJoined(groupId);
+    const followerSync = syncGroup(g.cb, 5, { groupId, generationId: g.generationId, memberId: g.follower });
+    // Both members' metadata: 'range' and subscription(['t']) each.
+    const metadataBytes = 2 * ('range'.length + subscription(['t']).length);
+    const assign = (leaderBytes: number, followerBytes: number): { memberId: string; assignment: Buffer }[] => [
+      { memberId: g.leader, assignment: Buffer.alloc(leaderBytes, 0x6c) },
+      { memberId: g.follower, assignment: Buffer.alloc(followerBytes, 0x66) },
+    ];
+    const refused = { throttleTimeMs: 0, errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, protocolType: null, protocolName: null, assignment: Buffer.alloc(0) };
+    // One member's assignment over its limit.
+    expect(await syncGroup(g.ca, 5, { groupId, generationId: g.generationId, memberId: g.leader, assignments: assign(10, MAX_MEMBER_BYTES + 1) })).toEqual(refused);
+    // Each within it, but the group over its total by one byte.
+    const half = MAX_GROUP_BYTES - metadataBytes - MAX_MEMBER_BYTES;
+    expect(await syncGroup(g.ca, 5, { groupId, generationId: g.generationId, memberId: g.leader, assignments: assign(MAX_MEMBER_BYTES, half + 1) })).toEqual(refused);
+    // The rest of the group did not notice: same generation, nothing to rejoin.
+    const other = await client();
+    expect(await heartbeat(other, 4, { groupId, generationId: g.generationId, memberId: g.follower })).toBe(ErrorCode.NONE);
+    expect(await heartbeat(other, 4, { groupId, generationId: g.generationId, memberId: g.leader })).toBe(ErrorCode.NONE);
+    // Exactly the group's total fits; the waiting follower gets its part of it.
+    const leaderSync = await syncGroup(g.ca, 5, { groupId, generationId: g.generationId, memberId: g.leader, assignments: assign(MAX_MEMBER_BYTES, half) });
+    expect(leaderSync).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, protocolType: 'consumer', protocolName: 'range', assignment: Buffer.alloc(MAX_MEMBER_BYTES, 0x6c) });
+    expect(await followerSync).toEqual({ throttleTimeMs: 0, errorCode: ErrorCode.NONE, protocolType: 'consumer', protocolName: 'range', assignment: Buffer.alloc(half, 0x66) });
   });
 });

@@ -1,5 +1,7 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode } from '../../wire/index.js';
+import { groupKeys } from '../../src/coordination/keys.js';
 import { GROUP_BROKER_ARGS, commitOffsets, fetchOffsets, stableSingleMember } from '../groups/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -69,5 +71,24 @@ describe('DeleteGroups', () => {
     const m = await stableSingleMember(c, 'dg-reuse', ['t']);
     expect(m.generationId).toBe(1);
     expect((await fetchOffsets(admin, 7, 'dg-reuse', [{ name: 't', partitionIndexes: [0] }])).topics[0]!.partitions[0]!.committedOffset).toBe(-1n);
+  });
+
+  it('deleting a group whose members left removes its record, its offsets and its lease from Redis', async () => {
+    const c = await RawClient.connect(cluster.bootstrap, 'dg-left');
+    clients.push(c);
+    const m = await stableSingleMember(c, 'dg-left', ['t']);
+    await commitOffsets(c, 8, { groupId: 'dg-left', generationId: m.generationId, memberId: m.memberId, topics: [{ name: 't', partitions: [{ partitionIndex: 0, committedOffset: 3n }] }] });
+    await c.send(ApiKey.LeaveGroup, 3, { groupId: 'dg-left', memberId: '', members: [{ memberId: m.memberId, groupInstanceId: null, reason: null }] });
+    const redis = new Redis(cluster.redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      const keys = groupKeys('dg-left');
+      // The leave already deleted the member's fields (an empty hash is no key at all).
+      expect(await redis.exists(keys.state, keys.members, keys.offsets)).toBe(2);
+      expect(await redis.exists(keys.members)).toBe(0);
+      expect((await deleteGroups(2, ['dg-left'])).results).toEqual([{ groupId: 'dg-left', errorCode: ErrorCode.NONE }]);
+      expect(await redis.exists(keys.state, keys.members, keys.offsets, keys.lease)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
   });
 });

@@ -1,0 +1,239 @@
+/**
+ * How a consumer group's state lies in Redis (format 2), and the incremental writes that keep
+ * it there. Pure: the coordinator runs the writes (group-write.lua, under the group's lease).
+ *
+ *   `{g:G}:state`    the group record, JSON: `{format: 2, state, generationId, protocolType,
+ *                    protocolName, leaderId, members: []}`
+ *   `{g:G}:members`  hash: `m:<memberId>` → member record, `a:<memberId>` → the member's
+ *                    assignment bytes (no field while the assignment is empty)
+ *
+ * A member record is one line of JSON (join order, instance id, client id and host, timeouts,
+ * protocol type, each protocol's name and metadata length), a newline, then the protocols'
+ * metadata back to back. A transition writes the group record if it changed, the record of
+ * each member that joined or changed its protocols or settings, the assignment of each member
+ * whose assignment changed, and deletes the fields of members that left. So a heartbeat
+ * writes nothing, a SyncGroup writes assignments, and a member's metadata is written when a
+ * join changed it, not on every rebalance.
+ *
+ * Format 1 kept the whole group as one JSON document in `{g:G}:state` (metadata and
+ * assignments in base64). It is still read, so a broker upgraded in place continues its
+ * groups; the first write after that replaces it with format 2.
+ */
+import type { GroupSnapshot, GroupStateName, MemberSnapshot, Protocol } from './group.js';
+import { sameProtocols } from './group.js';
+
+/** The group record's `format` that says members live in the members hash. */
+export const GROUP_FORMAT = 2;
+
+const NEWLINE = 0x0a;
+const EMPTY = Buffer.alloc(0);
+
+/** One member as the last successful write left it in Redis. */
+interface StoredMember {
+  /** Join order: members are restored in this order (the leader choice and member lists follow it). */
+  seq: number;
+  /** The member record's JSON line. */
+  header: string;
+  /** The protocols written (the group's own objects: identity means unchanged). */
+  protocols: Protocol[];
+  assignment: Buffer;
+}
+
+/** What Redis holds for a group after the last successful write: the base of the next one. */
+export interface StoredGroup {
+  record: string;
+  members: Map<string, StoredMember>;
+  nextSeq: number;
+}
+
+/** The changes one transition writes (the arguments of group-write.lua). */
+export interface GroupWrite {
+  /** Replace the members hash as a whole (the previous content is unknown or of format 1). */
+  replace: boolean;
+  /** The new group record, or null when it did not change. */
+  record: string | null;
+  /** Hash fields to set. */
+  set: [string, Buffer][];
+  /** Hash fields to delete. */
+  del: string[];
+  /** What Redis holds once this write succeeded. */
+  stored: StoredGroup;
+}
+
+/** The members' record format (format 2), one JSON line before the metadata bytes. */
+interface MemberHeader {
+  seq: number;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  sessionTimeoutMs: number;
+  rebalanceTimeoutMs: number;
+  protocolType: string;
+  /** Protocol name and metadata length, in the member's order of preference. */
+  protocols: [string, number][];
+}
+
+/** The group record of format 1 (the whole group) and 2 (`format` set, members elsewhere). */
+interface GroupRecord {
+  format?: number;
+  state: GroupStateName;
+  generationId: number;
+  protocolType: string | null;
+  protocolName: string | null;
+  leaderId: string | null;
+  members: {
+    memberId: string;
+    groupInstanceId: string | null;
+    clientId: string;
+    clientHost: string;
+    sessionTimeoutMs: number;
+    rebalanceTimeoutMs: number;
+    protocolType: string;
+    protocols: { name: string; metadata: string }[];
+    assignment: string;
+  }[];
+}
+
+function groupRecord(snap: GroupSnapshot): string {
+  const record: GroupRecord = {
+    format: GROUP_FORMAT,
+    state: snap.state,
+    generationId: snap.generationId,
+    protocolType: snap.protocolType,
+    protocolName: snap.protocolName,
+    leaderId: snap.leaderId,
+    // Always empty: a broker of the previous version that takes the group over (during a
+    // rolling upgrade, or after a rollback) then finds the generation without members, and
+    // they rejoin, instead of it failing to read the group at all.
+    members: [],
+  };
+  return JSON.stringify(record);
+}
+
+function memberHeader(seq: number, m: MemberSnapshot): string {
+  const header: MemberHeader = {
+    seq,
+    groupInstanceId: m.groupInstanceId,
+    clientId: m.clientId,
+    clientHost: m.clientHost,
+    sessionTimeoutMs: m.sessionTimeoutMs,
+    rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+    protocolType: m.protocolType,
+    protocols: m.protocols.map((p) => [p.name, p.metadata.length]),
+  };
+  return JSON.stringify(header);
+}
+
+function memberRecord(header: string, protocols: readonly Protocol[]): Buffer {
+  return Buffer.concat([Buffer.from(`${header}\n`), ...protocols.map((p) => p.metadata)]);
+}
+
+/**
+ * The write that brings Redis from `stored` (null: unknown, so everything is written) to
+ * `snap`; null when nothing changed.
+ */
+export function planGroupWrite(stored: StoredGroup | null, snap: GroupSnapshot): GroupWrite | null {
+  const record = groupRecord(snap);
+  const next: StoredGroup = { record, members: new Map(), nextSeq: stored?.nextSeq ?? 0 };
+  const set: [string, Buffer][] = [];
+  const del: string[] = [];
+  for (const m of snap.members) {
+    const old = stored?.members.get(m.memberId);
+    const seq = old?.seq ?? next.nextSeq++;
+    const header = memberHeader(seq, m);
+    if (old === undefined || old.header !== header || !sameProtocols(old.protocols, m.protocols)) {
+      set.push([`m:${m.memberId}`, memberRecord(header, m.protocols)]);
+    }
+    if (m.assignment.length > 0) {
+      if (old === undefined || (old.assignment !== m.assignment && !old.assignment.equals(m.assignment))) set.push([`a:${m.memberId}`, m.assignment]);
+    } else if (old !== undefined && old.assignment.length > 0) {
+      del.push(`a:${m.memberId}`);
+    }
+    next.members.set(m.memberId, { seq, header, protocols: m.protocols, assignment: m.assignment });
+  }
+  if (stored !== null) {
+    for (const [id, old] of stored.members) {
+      if (next.members.has(id)) continue;
+      del.push(`m:${id}`);
+      if (old.assignment.length > 0) del.push(`a:${id}`);
+    }
+    if (record === stored.record && set.length === 0 && del.length === 0) return null;
+  }
+  return { replace: stored === null, record: stored !== null && record === stored.record ? null : record, set, del, stored: next };
+}
+
+/** group-write.lua's arguments after the lease value. */
+export function groupWriteArgs(w: GroupWrite): (string | number | Buffer)[] {
+  const args: (string | number | Buffer)[] = [w.replace ? '1' : '0', w.record ?? '', w.set.length];
+  for (const [field, value] of w.set) args.push(field, value);
+  for (const field of w.del) args.push(field);
+  return args;
+}
+
+/** The state and protocol type of a stored group record of either format (for ListGroups). */
+export function readGroupRecord(record: string): { state: GroupStateName; protocolType: string | null } {
+  const r = JSON.parse(record) as GroupRecord;
+  return { state: r.state, protocolType: r.protocolType };
+}
+
+/**
+ * Reads a stored group: `record` from `{g:G}:state`, `fields` from `{g:G}:members`. Returns
+ * the snapshot to restore and what Redis holds, or `stored` null for format 1 (the first
+ * write then replaces everything). Buffers are copied out of the replies.
+ */
+export function loadGroup(record: string, fields: Record<string, Buffer>): { snapshot: GroupSnapshot; stored: StoredGroup | null } {
+  const r = JSON.parse(record) as GroupRecord;
+  const base = { state: r.state, generationId: r.generationId, protocolType: r.protocolType, protocolName: r.protocolName, leaderId: r.leaderId };
+  if (r.format === undefined) {
+    const members = r.members.map(
+      (s): MemberSnapshot => ({
+        ...s,
+        protocols: s.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata, 'base64') })),
+        assignment: s.assignment === '' ? EMPTY : Buffer.from(s.assignment, 'base64'),
+      }),
+    );
+    return { snapshot: { ...base, members }, stored: null };
+  }
+  if (r.format !== GROUP_FORMAT) throw new Error(`group record has format ${r.format}, this broker reads 1 and ${GROUP_FORMAT}; upgrade the broker`);
+  const assignments = new Map<string, Buffer>();
+  const decoded: { seq: number; header: string; member: MemberSnapshot }[] = [];
+  for (const [field, value] of Object.entries(fields)) {
+    if (field.startsWith('a:')) assignments.set(field.slice(2), Buffer.from(value));
+    else if (field.startsWith('m:')) decoded.push(decodeMember(field.slice(2), value));
+  }
+  decoded.sort((a, b) => a.seq - b.seq);
+  const stored: StoredGroup = { record, members: new Map(), nextSeq: decoded.length === 0 ? 0 : decoded[decoded.length - 1]!.seq + 1 };
+  const members: MemberSnapshot[] = [];
+  for (const { seq, header, member } of decoded) {
+    member.assignment = assignments.get(member.memberId) ?? EMPTY;
+    members.push(member);
+    stored.members.set(member.memberId, { seq, header, protocols: member.protocols, assignment: member.assignment });
+  }
+  return { snapshot: { ...base, members }, stored };
+}
+
+function decodeMember(memberId: string, value: Buffer): { seq: number; header: string; member: MemberSnapshot } {
+  const newline = value.indexOf(NEWLINE);
+  if (newline < 0) throw new Error(`member record of ${memberId} has no header line; the group's Redis state is damaged`);
+  const header = value.toString('utf8', 0, newline);
+  const h = JSON.parse(header) as MemberHeader;
+  let offset = newline + 1;
+  const protocols: Protocol[] = h.protocols.map(([name, length]) => {
+    const metadata = Buffer.from(value.subarray(offset, offset + length));
+    offset += length;
+    return { name, metadata };
+  });
+  if (offset !== value.length) throw new Error(`member record of ${memberId} holds ${value.length - newline - 1} metadata bytes, its header says ${offset - newline - 1}; the group's Redis state is damaged`);
+  const member: MemberSnapshot = {
+    memberId,
+    groupInstanceId: h.groupInstanceId,
+    clientId: h.clientId,
+    clientHost: h.clientHost,
+    sessionTimeoutMs: h.sessionTimeoutMs,
+    rebalanceTimeoutMs: h.rebalanceTimeoutMs,
+    protocolType: h.protocolType,
+    protocols,
+    assignment: EMPTY,
+  };
+  return { seq: h.seq, header, member };
+}
