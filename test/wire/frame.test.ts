@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FrameDecoder, WireError } from '../../wire/index.js';
+import { Rng } from '../helpers/rng.js';
 
 function framed(...payloads: Buffer[]): Buffer {
   return Buffer.concat(payloads.flatMap((p) => [Buffer.from([0, 0, 0, 0].map((_, i) => (p.length >>> (24 - 8 * i)) & 0xff)), p]));
@@ -51,5 +52,100 @@ describe('FrameDecoder', () => {
 
   it('accepts an empty frame', () => {
     expect(new FrameDecoder().push(Buffer.from([0, 0, 0, 0])).map((f) => f.length)).toEqual([0]);
+  });
+
+  it('assembles a frame that spans chunks into one buffer of its own, holding no chunk', () => {
+    const big = Buffer.alloc(100_000);
+    for (let i = 0; i < big.length; i++) big[i] = i % 251;
+    const all = framed(big, a);
+    const chunks = [all.subarray(0, 3), all.subarray(3, 40_000), all.subarray(40_000, 70_000), all.subarray(70_000)];
+    const d = new FrameDecoder();
+    expect(d.push(chunks[0]!)).toEqual([]);
+    expect(d.buffered).toBe(3);
+    expect(d.push(chunks[1]!)).toEqual([]);
+    expect(d.buffered).toBe(40_000);
+    expect(d.push(chunks[2]!)).toEqual([]);
+    const frames = d.push(chunks[3]!);
+    expect(frames.map((f) => f.length)).toEqual([big.length, a.length]);
+    expect(frames[0]!.equals(big)).toBe(true);
+    expect(frames[1]!.toString()).toBe('first frame');
+    // The spanning frame is its own allocation of exactly its size; the frame after it is a
+    // view of the last chunk, as frames inside one chunk always are.
+    expect(frames[0]!.buffer.byteLength).toBe(big.length);
+    expect(chunks.some((c) => c.buffer === frames[0]!.buffer)).toBe(false);
+    expect(frames[1]!.buffer).toBe(chunks[3]!.buffer);
+    expect(d.buffered).toBe(0);
+  });
+
+  it('asks for admission once per frame, before its body, and holds a refused frame until admitted', () => {
+    const asked: number[] = [];
+    let open = false;
+    const d = new FrameDecoder(1 << 20, (size) => {
+      asked.push(size);
+      return open || size < 100;
+    });
+    const all = framed(b, c, a);
+    // b (6 bytes) is admitted; c (1000 bytes) is refused as soon as its length is known.
+    expect(d.push(all.subarray(0, 14)).map((f) => f.toString())).toEqual(['second']);
+    expect(asked).toEqual([6, 1000]);
+    expect(d.heldFrameBytes).toBe(1000);
+    // Bytes that arrive while the frame is held are only buffered; admission is not asked again.
+    expect(d.push(all.subarray(14, 500))).toEqual([]);
+    expect(d.push(all.subarray(500))).toEqual([]);
+    expect(asked).toEqual([6, 1000]);
+    open = true;
+    const frames = d.admitHeld();
+    expect(frames.map((f) => f.length)).toEqual([c.length, a.length]);
+    expect(frames[0]!.equals(c)).toBe(true);
+    expect(asked).toEqual([6, 1000, a.length]);
+    expect(d.heldFrameBytes).toBe(-1);
+    expect(d.admitHeld()).toEqual([]);
+  });
+
+  it('refuses an oversized length before asking for admission', () => {
+    const asked: number[] = [];
+    const d = new FrameDecoder(1024, (size) => {
+      asked.push(size);
+      return true;
+    });
+    expect(() => d.push(Buffer.from([0x00, 0x00, 0x04, 0x01]))).toThrow(/1025 exceeds the maximum of 1024/);
+    expect(asked).toEqual([]);
+  });
+
+  it('drops a partly assembled frame on clear(), handing back its buffer, and starts afresh', () => {
+    const d = new FrameDecoder();
+    expect(d.push(framed(c).subarray(0, 300))).toEqual([]);
+    expect(d.buffered).toBe(300);
+    const partial = d.clear();
+    expect(partial?.length).toBe(c.length);
+    expect(partial!.subarray(0, 296).equals(c.subarray(0, 296))).toBe(true);
+    expect(d.buffered).toBe(0);
+    expect(d.clear()).toBe(null);
+    expect(d.push(framed(a)).map((f) => f.toString())).toEqual(['first frame']);
+  });
+
+  it('returns every frame exactly, whatever the chunking and whenever admission is refused', () => {
+    const rng = new Rng(0x5eed14);
+    for (let round = 0; round < 200; round++) {
+      const payloads = Array.from({ length: rng.int(1, 8) }, () => rng.bytes(rng.pick([0, 1, 5, 100, 5000, 70_000])));
+      const all = framed(...payloads);
+      const held: number[] = [];
+      const d = new FrameDecoder(1 << 20, (size) => {
+        if (rng.bool(0.4)) return true;
+        held.push(size);
+        return false;
+      });
+      const out: Buffer[] = [];
+      for (let at = 0; at < all.length; ) {
+        const n = Math.min(all.length - at, rng.int(1, 90_000));
+        out.push(...d.push(all.subarray(at, at + n)));
+        at += n;
+        while (d.heldFrameBytes >= 0 && rng.bool(0.5)) out.push(...d.admitHeld());
+      }
+      while (d.heldFrameBytes >= 0) out.push(...d.admitHeld());
+      expect(out.length).toBe(payloads.length);
+      out.forEach((f, i) => expect(f.equals(payloads[i]!)).toBe(true));
+      expect(d.buffered).toBe(0);
+    }
   });
 });
