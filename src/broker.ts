@@ -23,6 +23,8 @@ import { LogReader } from './log/reader.js';
 import { findInRun, type OffsetAndTimestamp } from './log/timestamps.js';
 import type { Logger } from './observability/logger.js';
 import { Connection } from './server/connection.js';
+import { ConnectionLimits } from './server/connection-limits.js';
+import { RequestBudget } from './server/request-budget.js';
 import { openObjectStore, type ObjectStore } from './storage/index.js';
 import { TransactionCoordinator } from './txn/coordinator.js';
 import { ProducerIdAllocator } from './txn/producer-ids.js';
@@ -45,10 +47,13 @@ export class Broker {
   readonly producerIds: ProducerIdAllocator;
   readonly groups: GroupCoordinator;
   readonly txns: TransactionCoordinator;
+  /** Broker-wide bound on request bytes being received or waiting to be handled. */
+  readonly requestBudget: RequestBudget;
   #ingest: IngestBuffer | null = null;
   #server: Server | null = null;
   #http: HttpServer | null = null;
   readonly #connections = new Set<Connection>();
+  readonly #limits: ConnectionLimits;
   #draining = false;
   #ready = false;
 
@@ -56,6 +61,8 @@ export class Broker {
     this.config = config;
     this.log = log;
     this.handlers = new Map(handlers.map((h) => [h.apiKey, h]));
+    this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes);
+    this.#limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerIp);
     // Connection errors repeat on every reconnect attempt while Redis is down; one line per
     // outage is what an operator needs, and requests report their own failures.
     let redisDown = false;
@@ -94,7 +101,13 @@ export class Broker {
     this.groups = new GroupCoordinator(
       this.redis,
       this.registry,
-      { initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs, leaseMs: config.coordinatorLeaseMs },
+      {
+        initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
+        maxSize: config.groupMaxSize,
+        maxMemberMetadataBytes: config.groupMaxMemberMetadataBytes,
+        maxMetadataBytes: config.groupMaxMetadataBytes,
+        leaseMs: config.coordinatorLeaseMs,
+      },
       log,
     );
     this.txns = new TransactionCoordinator({
@@ -201,7 +214,22 @@ export class Broker {
       socket.destroy();
       return;
     }
-    const conn = new Connection(socket, this, this.handlers, (c) => this.#connections.delete(c));
+    const ip = socket.remoteAddress;
+    if (ip === undefined) {
+      // No address: the peer has already gone.
+      socket.destroy();
+      return;
+    }
+    const refusal = this.#limits.tryOpen(ip);
+    if (refusal !== null) {
+      this.#limits.logRefusal(this.log, ip, refusal);
+      socket.destroy();
+      return;
+    }
+    const conn = new Connection(socket, this, this.handlers, (c) => {
+      this.#connections.delete(c);
+      this.#limits.closed(ip);
+    });
     this.#connections.add(conn);
   }
 
@@ -248,6 +276,10 @@ export class Broker {
       ['strata_block_cache_hits_total', 'counter', bc.hits],
       ['strata_block_cache_misses_total', 'counter', bc.misses],
       ['strata_connections', 'gauge', this.#connections.size],
+      ['strata_connections_refused_total', 'counter', this.#limits.refused],
+      ['strata_request_memory_bytes', 'gauge', this.requestBudget.inUse],
+      ['strata_request_memory_limit_bytes', 'gauge', this.requestBudget.capacity],
+      ['strata_request_memory_waiting_connections', 'gauge', this.requestBudget.waiting],
       ['strata_groups_owned', 'gauge', this.groups.ownedGroups().length],
       ['process_cpu_seconds_total', 'counter', (cpu.user + cpu.system) / 1e6],
       ['process_resident_memory_bytes', 'gauge', process.memoryUsage().rss],

@@ -3,6 +3,10 @@
  * request order. Malformed input, an unknown API key or an unadvertised version closes the
  * connection after one log line; ApiVersions of an unknown version gets a v0 answer instead,
  * as Kafka does, so that clients can negotiate (KIP-511).
+ *
+ * Every frame draws on the broker-wide request budget (`request-budget.ts`) from the moment
+ * its length is read until its request has been handled; a frame the budget cannot cover
+ * stops the connection's reading until it can.
  */
 import type { Socket } from 'node:net';
 import {
@@ -20,6 +24,8 @@ import { BrokerError } from '../errors.js';
 import { NO_RESPONSE, zoneFromClientId, type ConnectionInfo, type Handler } from '../handlers/handler.js';
 import { apiVersionsKeys } from '../handlers/18-api-versions.js';
 import type { Logger } from '../observability/logger.js';
+import { freeNow } from './free-now.js';
+import type { BudgetAccount } from './request-budget.js';
 
 /** Handlers by API key, as the registry provides them. */
 export type HandlerTable = ReadonlyMap<number, Handler>;
@@ -33,6 +39,8 @@ let nextConnectionId = 1;
 interface Slot {
   done: boolean;
   chunks: Buffer[] | null;
+  /** Request bytes held in the budget until the handler completes. */
+  bytes: number;
 }
 
 export class Connection {
@@ -44,8 +52,15 @@ export class Connection {
   readonly #decoder: FrameDecoder;
   /** Slots in request order; the head is the next response to write. */
   readonly #slots: Slot[] = [];
+  readonly #budget: BudgetAccount;
   #inflight = 0;
   #paused = false;
+  /** stopReading() was called (the broker is draining). */
+  #stopped = false;
+  /** Frames are being handled right now (a budget grant must not start another pass). */
+  #dispatching = false;
+  /** The frame held for the budget has been granted and is to be taken from the decoder. */
+  #granted = false;
   #closed = false;
   #idleTimer: NodeJS.Timeout | null = null;
   readonly #onClose: (c: Connection) => void;
@@ -57,10 +72,11 @@ export class Connection {
     this.#onClose = onClose;
     this.info = { id: nextConnectionId++, remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`, zone: null, close: (reason) => this.close(reason) };
     this.#log = broker.log.child({ conn: this.info.id, remote: this.info.remoteAddress });
-    this.#decoder = new FrameDecoder(broker.config.socketRequestMaxBytes);
+    this.#budget = broker.requestBudget.open(() => this.#onBudgetGranted());
+    this.#decoder = new FrameDecoder(broker.config.socketRequestMaxBytes, (size) => this.#admit(size));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('drain', () => this.#maybeResume());
+    socket.on('drain', () => this.#updateReading());
     socket.on('error', (err) => this.#log.debug({ err }, 'socket error'));
     socket.on('close', () => this.#finish());
     this.#touch();
@@ -81,14 +97,21 @@ export class Connection {
 
   /** Stops reading new requests; in-flight ones still complete. */
   stopReading(): void {
-    this.#socket.pause();
-    this.#paused = true;
+    this.#stopped = true;
+    this.#updateReading();
   }
 
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    // Everything this connection reserved goes back now, partial frame included; handlers
+    // still running for it keep their frames until they finish, but their answers are
+    // dropped, and what they keep (the ingest buffer, caches) has bounds of its own.
+    this.#budget.close();
+    // A partial frame (up to socket.request.max.bytes) is freed now, not at the next full GC.
+    const partial = this.#decoder.clear();
+    if (partial !== null) freeNow(partial);
     this.#onClose(this);
   }
 
@@ -96,7 +119,9 @@ export class Connection {
     if (this.#idleTimer) this.#idleTimer.refresh();
     else {
       this.#idleTimer = setTimeout(() => {
-        if (this.#inflight === 0) this.close('idle');
+        // A connection waiting for the request budget is silent because the broker stopped
+        // reading it, not because the client went quiet.
+        if (this.#inflight === 0 && !this.#budget.waiting) this.close('idle');
         else this.#touch();
       }, this.#broker.config.connectionsMaxIdleMs);
       this.#idleTimer.unref();
@@ -114,11 +139,44 @@ export class Connection {
       this.close('bad frame');
       return;
     }
-    for (const frame of frames) {
-      if (this.#closed) return;
-      this.#onFrame(frame);
+    this.#dispatch(frames);
+  }
+
+  /** Admission of a frame whose length was just read: reserve its bytes, or wait for them. */
+  #admit(size: number): boolean {
+    if (this.#budget.reserve(size)) return true;
+    this.#updateReading();
+    return false;
+  }
+
+  #onBudgetGranted(): void {
+    this.#granted = true;
+    if (!this.#dispatching) this.#dispatch([]);
+  }
+
+  /** Handles frames, then those behind a frame the budget has granted meanwhile. */
+  #dispatch(frames: Buffer[]): void {
+    this.#dispatching = true;
+    try {
+      for (;;) {
+        for (const frame of frames) {
+          if (this.#closed) return;
+          this.#onFrame(frame);
+        }
+        if (!this.#granted || this.#closed) break;
+        this.#granted = false;
+        try {
+          frames = this.#decoder.admitHeld();
+        } catch (err) {
+          this.#log.warn({ err: (err as Error).message }, 'bad frame; closing connection');
+          this.close('bad frame');
+          return;
+        }
+      }
+    } finally {
+      this.#dispatching = false;
     }
-    this.#maybePause();
+    this.#updateReading();
   }
 
   #onFrame(frame: Buffer): void {
@@ -128,6 +186,7 @@ export class Connection {
       ({ header, bodyOffset } = decodeRequestHeader(frame));
     } catch (err) {
       if (err instanceof UnsupportedVersionError && err.apiKey === ApiKey.ApiVersions && frame.length >= 8) {
+        this.#budget.release(frame.length);
         this.#answerUnsupportedApiVersions(frame.readInt32BE(4));
         return;
       }
@@ -139,6 +198,7 @@ export class Connection {
     const range = handler ? (handler.advertised ?? handler.versions) : null;
     if (!handler || !range || header.apiVersion < range[0] || header.apiVersion > range[1]) {
       if (header.apiKey === ApiKey.ApiVersions) {
+        this.#budget.release(frame.length);
         this.#answerUnsupportedApiVersions(header.correlationId);
         return;
       }
@@ -158,7 +218,7 @@ export class Connection {
       return;
     }
     if (this.info.zone === null && header.clientId !== null) this.info.zone = zoneFromClientId(header.clientId);
-    const slot: Slot = { done: false, chunks: null };
+    const slot: Slot = { done: false, chunks: null, bytes: frame.length };
     this.#slots.push(slot);
     this.#inflight++;
     if (this.#log.isLevelEnabled('debug')) {
@@ -197,6 +257,9 @@ export class Connection {
 
   #complete(slot: Slot, header: RequestHeader, result: unknown): void {
     if (this.#closed) return;
+    // Handled: the request's bytes go back to the budget (the response has bounds of its own).
+    this.#budget.release(slot.bytes);
+    slot.bytes = 0;
     if (result !== NO_RESPONSE) {
       try {
         slot.chunks = encodeResponse(header.apiKey as never, header.apiVersion, header.correlationId, result as never);
@@ -212,7 +275,7 @@ export class Connection {
   #answerUnsupportedApiVersions(correlationId: number): void {
     // Kafka answers an ApiVersions request it cannot parse with a v0 response carrying
     // UNSUPPORTED_VERSION and its supported ranges; the client retries with a version it sees.
-    const slot: Slot = { done: true, chunks: null };
+    const slot: Slot = { done: true, chunks: null, bytes: 0 };
     slot.chunks = encodeResponse(ApiKey.ApiVersions, 0, correlationId, {
       errorCode: ErrorCode.UNSUPPORTED_VERSION,
       apiKeys: apiVersionsKeys(this.#handlers),
@@ -242,22 +305,25 @@ export class Connection {
       }
     }
     if (corked) process.nextTick(() => socket.uncork());
-    this.#maybeResume();
+    this.#updateReading();
   }
 
-  #maybePause(): void {
+  /**
+   * Pauses or resumes reading: paused while draining, while a frame waits for the request
+   * budget, or while in-flight requests or queued response bytes are over their bounds.
+   */
+  #updateReading(): void {
+    if (this.#closed) return;
     const cfg = this.#broker.config;
-    if (!this.#paused && (this.#inflight >= cfg.maxInflightRequests || this.#socket.writableLength > cfg.maxQueuedResponseBytes)) {
-      this.#socket.pause();
-      this.#paused = true;
-    }
-  }
-
-  #maybeResume(): void {
-    const cfg = this.#broker.config;
-    if (this.#paused && !this.#broker.draining && this.#inflight < cfg.maxInflightRequests && this.#socket.writableLength <= cfg.maxQueuedResponseBytes) {
-      this.#paused = false;
-      this.#socket.resume();
-    }
+    const pause =
+      this.#stopped ||
+      this.#broker.draining ||
+      this.#budget.waiting ||
+      this.#inflight >= cfg.maxInflightRequests ||
+      this.#socket.writableLength > cfg.maxQueuedResponseBytes;
+    if (pause === this.#paused) return;
+    this.#paused = pause;
+    if (pause) this.#socket.pause();
+    else this.#socket.resume();
   }
 }
