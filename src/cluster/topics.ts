@@ -1,7 +1,9 @@
 /**
  * Topic metadata in Redis (`{strata}:topics`, `{strata}:topic:<id>`), with a per-broker cache
  * invalidated over pub/sub when any broker creates, deletes or changes a topic, and refreshed
- * on a short timer as a backstop for missed messages.
+ * on a short timer as a backstop for missed messages. The cluster's partition count
+ * (`{strata}:partitions`, checked against `--max-partitions`) changes only in the scripts
+ * that create a topic, raise its partitions or delete it, together with the topic.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -27,6 +29,35 @@ export interface TopicResult {
   errorCode: number;
   errorMessage: string | null;
   topic: TopicInfo | null;
+}
+
+/** The partition limits a new topic or a partition increase must respect (broker config). */
+export interface PartitionLimits {
+  /** Most partitions one topic may have (`--max-partitions-per-topic`). */
+  perTopic: number;
+  /** Most partitions the cluster may have over all topics (`--max-partitions`). */
+  cluster: number;
+}
+
+/** The outcome of {@link TopicStore.raisePartitionCount}. */
+export type RaiseResult =
+  /** Raised (or, checking only, it would be); `before` is the count it replaced. */
+  | { outcome: 'ok'; before: number }
+  /** The topic was deleted meanwhile; nothing written. */
+  | { outcome: 'gone' }
+  /** The count is already `before` ≥ the one asked for (a concurrent increase won); nothing written. */
+  | { outcome: 'not-higher'; before: number }
+  /** The cluster holds `clusterPartitions`, and the increase would take it over the limit; nothing written. */
+  | { outcome: 'over-cluster-limit'; before: number; clusterPartitions: number };
+
+/** The message for a topic over `--max-partitions-per-topic`. */
+export function perTopicLimitMessage(count: number, limit: number): string {
+  return `partition count ${count} is over the limit of ${limit} per topic; ask for at most ${limit} or raise --max-partitions-per-topic`;
+}
+
+/** The message for a change (`what`, e.g. `topic "t"`) that would take the cluster over `--max-partitions`. */
+export function clusterLimitMessage(what: string, adding: number, clusterPartitions: number, limit: number): string {
+  return `${what} would bring the cluster from ${clusterPartitions} to ${clusterPartitions + adding} partitions, over the limit of ${limit}; delete topics or raise --max-partitions`;
 }
 
 const CONFIG_PREFIX = 'c:';
@@ -165,8 +196,9 @@ export class TopicStore {
 
   /**
    * Reads one topic by id straight from Redis (see {@link readByName}). A topic counts only
-   * while its name still maps to this id: creation writes the details before reserving the
-   * name, so details without the name are a creation in progress or one that lost a race.
+   * while its name still maps to this id: details without the name are what an older
+   * broker's creation leaves when it is interrupted or beaten to the name (creation is now
+   * one script).
    */
   async readById(topicId: string): Promise<TopicInfo | null> {
     const h = await redisCall('read topic', () => this.#redis.hgetall(GLOBAL_KEYS.topic(topicId)));
@@ -191,21 +223,26 @@ export class TopicStore {
   }
 
   /**
-   * Creates a topic. Name reservation is one HSETNX, so two brokers creating the same name
-   * concurrently see exactly one success and one TOPIC_ALREADY_EXISTS.
+   * Creates a topic, or with `validateOnly` checks that it could be created. One script
+   * reserves the name, writes the details and adds the partitions to the cluster's count, so
+   * two brokers creating the same name see exactly one success and one TOPIC_ALREADY_EXISTS,
+   * and two creations racing for the last partitions under `limits.cluster` cannot both pass.
+   * Over `limits.perTopic` is INVALID_PARTITIONS; over `limits.cluster` is POLICY_VIOLATION,
+   * what Kafka answers for its own partition limits (KRaft's cap on partitions per request).
    */
   async create(
     name: string,
     partitions: number,
     replicationFactor: number,
     configs: Record<string, string>,
+    limits: PartitionLimits,
     validateOnly = false,
   ): Promise<TopicResult> {
     const fail = (errorCode: number, errorMessage: string): TopicResult => ({ errorCode, errorMessage, topic: null });
     const nameProblem = topicNameProblem(name);
     if (nameProblem) return fail(ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem);
     if (!Number.isInteger(partitions) || partitions < 1) return fail(ErrorCode.INVALID_PARTITIONS, `partition count ${partitions} must be at least 1`);
-    if (partitions > 100000) return fail(ErrorCode.INVALID_PARTITIONS, `partition count ${partitions} is over the limit of 100000`);
+    if (partitions > limits.perTopic) return fail(ErrorCode.INVALID_PARTITIONS, perTopicLimitMessage(partitions, limits.perTopic));
     if (!Number.isInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > 32767) {
       return fail(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} must be from 1 to 32767`);
     }
@@ -213,21 +250,31 @@ export class TopicStore {
       const problem = validateTopicConfig(k, v);
       if (problem) return fail(ErrorCode.INVALID_CONFIG, problem);
     }
-    const existing = await this.#redis.hexists(GLOBAL_KEYS.topics, name);
-    if (existing) return fail(ErrorCode.TOPIC_ALREADY_EXISTS, `topic "${name}" already exists`);
     const topic: TopicInfo = { name, topicId: newTopicId(), partitions, replicationFactor, configs: { ...configs } };
-    if (validateOnly) return { errorCode: ErrorCode.NONE, errorMessage: null, topic };
-    // Write the topic's hash first: a name that resolves always has its details.
-    const fields: Record<string, string> = { name, partitions: String(partitions), rf: String(replicationFactor), createdAt: String(Date.now()) };
-    for (const [k, v] of Object.entries(configs)) fields[CONFIG_PREFIX + k] = v;
-    await this.#redis.hset(GLOBAL_KEYS.topic(topic.topicId), fields);
-    const reserved = await this.#redis.hsetnx(GLOBAL_KEYS.topics, name, topic.topicId);
-    if (reserved === 0) {
-      await this.#redis.del(GLOBAL_KEYS.topic(topic.topicId));
-      return fail(ErrorCode.TOPIC_ALREADY_EXISTS, `topic "${name}" already exists`);
-    }
-    await this.#announce(topic.topicId);
+    const fields: string[] = ['name', name, 'partitions', String(partitions), 'rf', String(replicationFactor), 'createdAt', String(Date.now())];
+    for (const [k, v] of Object.entries(configs)) fields.push(CONFIG_PREFIX + k, v);
+    const [status, clusterPartitions] = await this.#counted('create-topic', {
+      keys: [GLOBAL_KEYS.topics, GLOBAL_KEYS.topic(topic.topicId), GLOBAL_KEYS.partitionCount],
+      args: [name, topic.topicId, partitions, limits.cluster, validateOnly ? '1' : '0', ...fields],
+    });
+    if (status === 'exists') return fail(ErrorCode.TOPIC_ALREADY_EXISTS, `topic "${name}" already exists`);
+    if (status === 'limit') return fail(ErrorCode.POLICY_VIOLATION, clusterLimitMessage(`topic "${name}"`, partitions, clusterPartitions, limits.cluster));
+    if (!validateOnly) await this.#announce(topic.topicId);
     return { errorCode: ErrorCode.NONE, errorMessage: null, topic };
+  }
+
+  /**
+   * Runs one of the scripts that change the cluster's partition count. Such a script answers
+   * `uncounted` without writing when the count is missing (a cluster from before the count);
+   * then the count is started from the topics and the script runs again.
+   */
+  async #counted(script: string, call: { keys: string[]; args: (string | number)[] }): Promise<[string, number, number]> {
+    for (let attempt = 0; ; attempt++) {
+      const reply = (await this.#scripts.run({ script, ...call })) as [string, number, number?];
+      if (reply[0] !== 'uncounted' || attempt > 0) return [reply[0], Number(reply[1]), Number(reply[2] ?? 0)];
+      const total = await this.#scripts.run({ script: 'count-partitions', keys: [GLOBAL_KEYS.topics, GLOBAL_KEYS.partitionCount], args: [GLOBAL_KEYS.topicPrefix] });
+      this.#log.info({ partitions: Number(total) }, 'started the cluster partition count from the existing topics');
+    }
   }
 
   /**
@@ -235,19 +282,32 @@ export class TopicStore {
    * only while it still names this topic, so a topic re-created under the name meanwhile stays.
    */
   async delete(topic: TopicInfo): Promise<void> {
-    await this.#scripts.run({ script: 'delete-topic', keys: [GLOBAL_KEYS.topics, GLOBAL_KEYS.topic(topic.topicId)], args: [topic.name, topic.topicId] });
+    await this.#scripts.run({ script: 'delete-topic', keys: [GLOBAL_KEYS.topics, GLOBAL_KEYS.topic(topic.topicId), GLOBAL_KEYS.partitionCount], args: [topic.name, topic.topicId] });
     await this.#announce(topic.topicId);
   }
 
   /**
-   * Raises a topic's partition count to `count`, atomically and never lowering it, and returns
-   * the count found before: 0 when the topic was deleted meanwhile (nothing written), or ≥
-   * `count` when a concurrent request got there first (nothing written either).
+   * Raises a topic's partition count to `count`, atomically, never lowering it, and only
+   * while the cluster stays within `maxPartitions` (checked and counted in the same script, so
+   * concurrent increases and creations cannot overshoot it together). With `validateOnly`
+   * the same checks run and nothing is written.
    */
-  async raisePartitionCount(topic: TopicInfo, count: number): Promise<number> {
-    const before = Number(await this.#scripts.run({ script: 'raise-partitions', keys: [GLOBAL_KEYS.topic(topic.topicId)], args: [count] }));
-    if (before > 0 && before < count) await this.#announce(topic.topicId);
-    return before;
+  async raisePartitionCount(topic: TopicInfo, count: number, maxPartitions: number, validateOnly = false): Promise<RaiseResult> {
+    const [status, before, clusterPartitions] = await this.#counted('raise-partitions', {
+      keys: [GLOBAL_KEYS.topic(topic.topicId), GLOBAL_KEYS.partitionCount],
+      args: [count, maxPartitions, validateOnly ? '1' : '0'],
+    });
+    switch (status) {
+      case 'gone':
+        return { outcome: 'gone' };
+      case 'not-higher':
+        return { outcome: 'not-higher', before };
+      case 'limit':
+        return { outcome: 'over-cluster-limit', before, clusterPartitions };
+      default:
+        if (!validateOnly) await this.#announce(topic.topicId);
+        return { outcome: 'ok', before };
+    }
   }
 
   /** Replaces (null value deletes) topic config overrides; values must be validated already. */

@@ -7,19 +7,20 @@
  * Raises a topic's partition count. New partitions start empty at offset 0, and every broker
  * serves them as soon as the topics-changed announcement refreshes its cache. As in Kafka, a
  * count equal to the current one or lower is INVALID_PARTITIONS with Kafka's messages, and a
- * topic named twice in one request is INVALID_REQUEST; counts over 100000 are
- * INVALID_PARTITIONS (the limit CreateTopics applies). `validateOnly` checks without writing.
+ * topic named twice in one request is INVALID_REQUEST. A count over
+ * `--max-partitions-per-topic` is INVALID_PARTITIONS, and an increase that would take the
+ * cluster over `--max-partitions` is POLICY_VIOLATION (as CreateTopics; the cluster count is
+ * checked and raised in the same Redis script as the topic's). `validateOnly` runs the same
+ * checks and writes nothing.
  *
  * Replica assignments are accepted and only their number is checked (one per new partition,
  * else INVALID_REPLICA_ASSIGNMENT, as Kafka): placement is rendezvous hashing over live
  * brokers and durability is the object store's, so the broker ids are not used.
  */
 import { ErrorCode, type CreatePartitionsResponseCreatePartitionsTopicResult } from '../../wire/index.js';
+import { clusterLimitMessage, perTopicLimitMessage } from '../cluster/topics.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler } from './handler.js';
-
-/** The largest partition count a topic may have (as CreateTopics). */
-const MAX_PARTITIONS = 100000;
 
 /** Kafka's message when `requested` does not raise `current`, else null. */
 function notAnIncrease(current: number, requested: number): string | null {
@@ -33,6 +34,7 @@ export const createPartitionsHandler = defineHandler({
   versions: [0, 3],
   async handle(ctx, req) {
     const { broker } = ctx;
+    const { maxPartitionsPerTopic, maxPartitions } = broker.config;
     const counts = new Map<string, number>();
     for (const t of req.topics) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
     const results: CreatePartitionsResponseCreatePartitionsTopicResult[] = [];
@@ -62,8 +64,8 @@ export const createPartitionsHandler = defineHandler({
           fail(ErrorCode.INVALID_PARTITIONS, notHigher);
           continue;
         }
-        if (t.count > MAX_PARTITIONS) {
-          fail(ErrorCode.INVALID_PARTITIONS, `partition count ${t.count} is over the limit of ${MAX_PARTITIONS}`);
+        if (t.count > maxPartitionsPerTopic) {
+          fail(ErrorCode.INVALID_PARTITIONS, perTopicLimitMessage(t.count, maxPartitionsPerTopic));
           continue;
         }
         const added = t.count - topic.partitions;
@@ -71,19 +73,21 @@ export const createPartitionsHandler = defineHandler({
           fail(ErrorCode.INVALID_REPLICA_ASSIGNMENT, `Increasing the number of partitions by ${added} but ${t.assignments.length} assignments provided.`);
           continue;
         }
-        if (req.validateOnly) continue;
         // Checked again in Redis: a concurrent increase or delete since the read above wins.
-        const before = await broker.topics.raisePartitionCount(topic, t.count);
-        if (before === 0) {
+        const raised = await broker.topics.raisePartitionCount(topic, t.count, maxPartitions, req.validateOnly);
+        if (raised.outcome === 'gone') {
           fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${t.name}" does not exist`);
           continue;
         }
-        const overtaken = notAnIncrease(before, t.count);
-        if (overtaken !== null) {
-          fail(ErrorCode.INVALID_PARTITIONS, overtaken);
+        if (raised.outcome === 'not-higher') {
+          fail(ErrorCode.INVALID_PARTITIONS, notAnIncrease(raised.before, t.count)!);
           continue;
         }
-        ctx.log.info({ topic: t.name, from: before, to: t.count }, 'partitions added');
+        if (raised.outcome === 'over-cluster-limit') {
+          fail(ErrorCode.POLICY_VIOLATION, clusterLimitMessage(`adding partitions to topic "${t.name}"`, t.count - raised.before, raised.clusterPartitions, maxPartitions));
+          continue;
+        }
+        if (!req.validateOnly) ctx.log.info({ topic: t.name, from: raised.before, to: t.count }, 'partitions added');
       } catch (err) {
         ctx.log.warn({ err: (err as Error).message, topic: t.name }, 'create partitions failed');
         fail(toKafkaErrorCode(err), (err as Error).message);

@@ -46,8 +46,10 @@ describe('CreatePartitions', () => {
     expect(res.results).toEqual([{ name: 'growing', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'Topic currently has 4 partitions, which is higher than the requested 3.' }]);
     const same = await client.send(37, 1, request([{ name: 'growing', count: 4 }]));
     expect(same.results).toEqual([{ name: 'growing', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'Topic already has 4 partition(s).' }]);
-    const huge = await client.send(37, 1, request([{ name: 'growing', count: 100001 }]));
-    expect(huge.results).toEqual([{ name: 'growing', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'partition count 100001 is over the limit of 100000' }]);
+    const huge = await client.send(37, 1, request([{ name: 'growing', count: 10001 }]));
+    expect(huge.results).toEqual([
+      { name: 'growing', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'partition count 10001 is over the limit of 10000 per topic; ask for at most 10000 or raise --max-partitions-per-topic' },
+    ]);
     expect(await partitionCount('growing')).toBe(4);
   });
 
@@ -84,13 +86,13 @@ describe('CreatePartitions', () => {
     const topics = cluster.brokers[0]!.broker!.topics;
     const stale = (await topics.readByName('raced'))!;
     expect(stale.partitions).toBe(2);
-    expect(await topics.raisePartitionCount(stale, 12)).toBe(2);
+    expect(await topics.raisePartitionCount(stale, 12, 100_000)).toEqual({ outcome: 'ok', before: 2 });
     // A request that read 2 before the raise to 12 asks for 3: refused, the count stays 12.
-    expect(await topics.raisePartitionCount(stale, 3)).toBe(12);
+    expect(await topics.raisePartitionCount(stale, 3, 100_000)).toEqual({ outcome: 'not-higher', before: 12 });
     expect((await topics.readByName('raced'))!.partitions).toBe(12);
     const deleted = await client.send(20, 6, { topics: [{ name: 'raced', topicId: ZERO_UUID }], topicNames: [], timeoutMs: 5000 });
     expect(deleted.responses[0]!.errorCode).toBe(ErrorCode.NONE);
-    expect(await topics.raisePartitionCount(stale, 20)).toBe(0);
+    expect(await topics.raisePartitionCount(stale, 20, 100_000)).toEqual({ outcome: 'gone' });
     expect(await topics.readByName('raced')).toBeNull();
   });
 
@@ -105,5 +107,53 @@ describe('CreatePartitions', () => {
     } finally {
       for (const c of clients) c.close();
     }
+  });
+});
+
+describe('CreatePartitions partition limits', () => {
+  let limited: Cluster;
+  let admin: RawClient;
+
+  beforeAll(async () => {
+    limited = await startCluster({ brokerArgs: ['--max-partitions-per-topic', '6', '--max-partitions', '10'] });
+    admin = await RawClient.connect(limited.bootstrap);
+    await createTopic(admin, 'wide', 2);
+    await createTopic(admin, 'other', 4);
+  });
+
+  afterAll(async () => {
+    admin?.close();
+    await limited?.stop();
+  });
+
+  async function counts(): Promise<Record<string, number>> {
+    const res = await admin.send(3, 12, { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+    return Object.fromEntries(res.topics.map((t) => [t.name, t.partitions.length]));
+  }
+
+  it('refuses a count over --max-partitions-per-topic with INVALID_PARTITIONS, validateOnly or not', async () => {
+    for (const validateOnly of [true, false]) {
+      const res = await admin.send(37, 3, request([{ name: 'wide', count: 7 }], validateOnly));
+      expect(res.results).toEqual([
+        { name: 'wide', errorCode: ErrorCode.INVALID_PARTITIONS, errorMessage: 'partition count 7 is over the limit of 6 per topic; ask for at most 6 or raise --max-partitions-per-topic' },
+      ]);
+    }
+    expect(await counts()).toEqual({ other: 4, wide: 2 });
+  });
+
+  it('raises up to --max-partitions, then refuses with POLICY_VIOLATION; validateOnly checks the same and writes nothing', async () => {
+    const checked = await admin.send(37, 3, request([{ name: 'wide', count: 6 }], true));
+    expect(checked.results).toEqual([{ name: 'wide', errorCode: ErrorCode.NONE, errorMessage: null }]);
+    expect(await counts()).toEqual({ other: 4, wide: 2 });
+    // 2 + 4 = 6 in the cluster: wide to 6 makes 10, the limit; other to 5 would make 11.
+    const res = await admin.send(37, 3, request([{ name: 'wide', count: 6 }, { name: 'other', count: 5 }]));
+    const refusal = 'adding partitions to topic "other" would bring the cluster from 10 to 11 partitions, over the limit of 10; delete topics or raise --max-partitions';
+    expect(res.results).toEqual([
+      { name: 'wide', errorCode: ErrorCode.NONE, errorMessage: null },
+      { name: 'other', errorCode: ErrorCode.POLICY_VIOLATION, errorMessage: refusal },
+    ]);
+    const again = await admin.send(37, 3, request([{ name: 'other', count: 5 }], true));
+    expect(again.results).toEqual([{ name: 'other', errorCode: ErrorCode.POLICY_VIOLATION, errorMessage: refusal }]);
+    expect(await counts()).toEqual({ other: 4, wide: 6 });
   });
 });
