@@ -2,9 +2,18 @@
  * `strata dev`: the one-command playground. Starts a private `redis-server` (AOF with
  * `appendfsync always`, in the data directory), and N brokers as child processes on
  * consecutive ports over a file object store in the same directory. Ctrl-C stops everything.
+ *
+ * If redis-server dies, it is started again on the same port over the same AOF (so every
+ * acknowledged record is still there) after a short, growing pause; the brokers reconnect on
+ * their own. Five deaths within a minute mean something is wrong that a restart will not fix
+ * (a full disk, a damaged AOF), and everything stops.
+ *
+ * Everything in the data directory is private to the user: the directories are 0700, and
+ * redis-server runs with umask 077 so that its AOF files are 0600 (the brokers' file store
+ * makes its objects 0600 itself).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -94,6 +103,35 @@ export async function waitForPort(port: number, timeoutMs: number, child?: Child
   }
 }
 
+/** Restarts of redis-server allowed within {@link REDIS_RESTART_WINDOW_MS}; one more death stops dev. */
+const REDIS_MAX_RESTARTS = 4;
+const REDIS_RESTART_WINDOW_MS = 60_000;
+/** The pause before the n-th restart within the window: 100 ms, doubling, at most 2 s. */
+function redisRestartDelayMs(n: number): number {
+  return Math.min(2000, 100 * 2 ** (n - 1));
+}
+
+/** How a child ended, for one log line: "signal SIGKILL" or "code 1". */
+function howExited(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal !== null ? `signal ${signal}` : `code ${code}`;
+}
+
+/**
+ * Starts redis-server with umask 077, so the files it creates (the AOF directory, its files,
+ * a dump) are the user's only. The umask is the process's: it is set just around the spawn,
+ * which forks synchronously, so only the child runs with it.
+ */
+function spawnRedis(args: readonly string[]): ChildProcess {
+  const saved = process.umask(0o077);
+  try {
+    // Its own process group, so a Ctrl-C in the terminal does not stop Redis before the
+    // brokers have drained into it; this process stops it last.
+    return spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  } finally {
+    process.umask(saved);
+  }
+}
+
 function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -119,30 +157,65 @@ export async function runDev(args: readonly string[], output: Output): Promise<n
   const dataDir = path.resolve(opts.dataDir);
   const redisDir = path.join(dataDir, 'redis');
   const objectsDir = path.join(dataDir, 'objects');
-  mkdirSync(redisDir, { recursive: true });
-  mkdirSync(objectsDir, { recursive: true });
+  // Created private (a recursive mkdir gives each directory it creates the mode); the two
+  // subfolders are this command's own, so ones left by an older version are made private too.
+  mkdirSync(redisDir, { recursive: true, mode: 0o700 });
+  mkdirSync(objectsDir, { recursive: true, mode: 0o700 });
+  chmodSync(redisDir, 0o700);
+  chmodSync(objectsDir, 0o700);
 
-  const children: ChildProcess[] = [];
+  let redis: ChildProcess | null = null;
+  const brokers: ChildProcess[] = [];
   let stopping = false;
+  let restartTimer: NodeJS.Timeout | null = null;
+  /** Set when Redis keeps dying: dev stops on its own. */
+  let gaveUp = false;
+  /** Wakes the wait for a signal when dev gives up; set while it waits. */
+  let wake: (() => void) | null = null;
   const stopAll = async (): Promise<void> => {
     stopping = true;
-    const brokers = children.slice(1);
+    if (restartTimer !== null) clearTimeout(restartTimer);
     await Promise.all(brokers.map((c) => stopChild(c, 20000)));
-    if (children[0]) await stopChild(children[0], 10000);
+    if (redis !== null) await stopChild(redis, 10000);
   };
 
   try {
     const redisPort = await freePort();
-    const redis = spawn(
-      'redis-server',
-      ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--loglevel', 'warning'],
-      // Its own process group, so a Ctrl-C in the terminal does not stop Redis before the
-      // brokers have drained into it; this process stops it last.
-      { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
-    );
-    children.push(redis);
-    const spawnFailed = new Promise<never>((_, reject) => redis.once('error', reject));
-    await Promise.race([waitForPort(redisPort, 15000, redis), spawnFailed]);
+    const redisArgs = ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--loglevel', 'warning'];
+    const deaths: number[] = [];
+    /** Watches one redis-server child: when it dies unasked, starts the next (or gives up). */
+    const supervise = (child: ChildProcess): void => {
+      let ended = false;
+      const onEnd = (how: string): void => {
+        if (ended || stopping) return;
+        ended = true;
+        const now = Date.now();
+        while (deaths.length > 0 && deaths[0]! <= now - REDIS_RESTART_WINDOW_MS) deaths.shift();
+        deaths.push(now);
+        if (deaths.length > REDIS_MAX_RESTARTS) {
+          output.err(`strata dev: redis-server exited (${how}), ${deaths.length} times within a minute; stopping everything (see its errors above)`);
+          gaveUp = true;
+          wake?.();
+          return;
+        }
+        const delay = redisRestartDelayMs(deaths.length);
+        output.err(`strata dev: redis-server exited (${how}); restarting it on port ${redisPort} in ${delay} ms (restart ${deaths.length} of at most ${REDIS_MAX_RESTARTS} a minute)`);
+        restartTimer = setTimeout(() => {
+          restartTimer = null;
+          if (stopping) return;
+          redis = spawnRedis(redisArgs);
+          supervise(redis);
+        }, delay);
+      };
+      child.once('exit', (code, signal) => onEnd(howExited(code, signal)));
+      child.once('error', (err) => onEnd(err.message));
+    };
+
+    redis = spawnRedis(redisArgs);
+    const first = redis;
+    const spawnFailed = new Promise<never>((_, reject) => first.once('error', reject));
+    await Promise.race([waitForPort(redisPort, 15000, first), spawnFailed]);
+    supervise(first);
 
     const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
     const brokerPorts: number[] = [];
@@ -168,11 +241,11 @@ export async function runDev(args: readonly string[], output: Output): Promise<n
       if (opts.httpPort !== null) brokerArgs.push('--http', `127.0.0.1:${opts.httpPort + i}`);
       const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...brokerArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
       child.once('exit', (code, signal) => {
-        if (!stopping) output.err(`strata dev: broker on port ${port} exited (${signal ?? `code ${code}`})`);
+        if (!stopping) output.err(`strata dev: broker on port ${port} exited (${howExited(code, signal)})`);
       });
-      children.push(child);
+      brokers.push(child);
     }
-    await Promise.all(brokerPorts.map((p, i) => waitForPort(p, 30000, children[i + 1])));
+    await Promise.all(brokerPorts.map((p, i) => waitForPort(p, 30000, brokers[i])));
     output.out(`Strata dev cluster is up: bootstrap.servers=127.0.0.1:${opts.port}`);
     output.out(`  brokers: ${brokerPorts.map((p) => `127.0.0.1:${p}`).join(', ')}`);
     output.out(`  redis:   redis://127.0.0.1:${redisPort} (AOF, appendfsync always)`);
@@ -190,7 +263,7 @@ export async function runDev(args: readonly string[], output: Output): Promise<n
     // Stays installed: a second Ctrl-C while stopping kills the children instead of leaving them.
     const onSignal = (): void => {
       if (received) {
-        for (const c of children) c.kill('SIGKILL');
+        for (const c of [...brokers, redis]) c?.kill('SIGKILL');
         return;
       }
       received = true;
@@ -198,15 +271,10 @@ export async function runDev(args: readonly string[], output: Output): Promise<n
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    // If Redis dies, the playground cannot work; stop everything.
-    children[0]!.once('exit', () => {
-      if (!stopping) {
-        output.err('strata dev: redis-server exited; stopping');
-        onSignal();
-      }
-    });
+    wake = resolve;
+    if (gaveUp) resolve();
   });
   output.out('stopping…');
   await stopAll();
-  return 0;
+  return gaveUp ? 1 : 0;
 }

@@ -46,6 +46,8 @@ interface WriterConfig {
   spareIdleMs: number;
   /** Try direct I/O first. */
   direct: boolean;
+  /** Mode of every file a thread creates (targets and spares; a linked spare keeps its own). */
+  fileMode: number;
 }
 
 /**
@@ -60,7 +62,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const path = require('node:path');
 const crypto = require('node:crypto');
-const { spareDir, sparePrefix, spareIdleMs } = workerData;
+const { spareDir, sparePrefix, spareIdleMs, fileMode } = workerData;
 const O_DIRECT = fs.constants.O_DIRECT;
 /** Direct writes cover whole blocks of this size (a multiple of any logical block size seen). */
 const DIRECT_BLOCK = 4096;
@@ -111,7 +113,7 @@ function prepareSpare() {
   const file = path.join(spareDir, sparePrefix + crypto.randomBytes(8).toString('hex'));
   let fd = -1;
   try {
-    fd = fs.openSync(file, 'wx', 0o644);
+    fd = fs.openSync(file, 'wx', fileMode);
     let at = 0;
     while (at < size) at += fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, size - at), at);
     spare = { path: file, size };
@@ -151,7 +153,7 @@ function writeDirect(target, dir, body, offset, length, fsync) {
   if (offset + padded > body.byteLength) return CANNOT_GO_DIRECT;
   let fd;
   try {
-    fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_DIRECT, 0o644);
+    fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_DIRECT, fileMode);
   } catch (err) {
     if (err.code !== 'EINVAL') throw err;
     // Linux creates the file before it finds that the filesystem has no direct I/O; with
@@ -185,7 +187,7 @@ function writeBuffered(target, dir, body, offset, length, fsync) {
   let created = false;
   const used = takeSpare();
   try {
-    fd = used === null ? fs.openSync(target, 'wx', 0o644) : used.fd;
+    fd = used === null ? fs.openSync(target, 'wx', fileMode) : used.fd;
     created = used === null;
     const bytes = new Uint8Array(body, offset, length);
     let at = 0;
@@ -271,6 +273,11 @@ export interface FileWriterPoolOptions {
   /** Try direct I/O (default true); threads fall back to buffered writes where it is refused. */
   direct?: boolean;
   /**
+   * Mode of the files the threads create (default 0600, the user's only; the umask can only
+   * remove bits from it). A spare linked under a key keeps the mode it was created with.
+   */
+  fileMode?: number;
+  /**
    * Where a body starts in its shared buffer (default 0, block-aligned). Tests set an odd
    * offset to see a thread fall back when direct I/O refuses a misaligned buffer.
    */
@@ -329,6 +336,7 @@ export class FileWriterPool {
       sparePrefix: options.sparePrefix ?? '.spare-',
       spareIdleMs: options.spareIdleMs ?? 40,
       direct: options.direct ?? true,
+      fileMode: options.fileMode ?? 0o600,
     };
     this.#bodyOffset = options.bodyOffset ?? 0;
   }

@@ -15,6 +15,11 @@
  *
  * Unlike S3, one key cannot be both an object and a directory: with an object at `a`, a put
  * to `a/b` fails (and the reverse). Strata's keys never do this.
+ *
+ * Objects hold every produced record, so the store keeps them private to the user the broker
+ * runs as: directories it creates (the root included) are 0700 and files 0600, modes given
+ * explicitly so that a permissive umask cannot widen them. Directories that already exist
+ * keep their modes.
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
@@ -48,6 +53,10 @@ const PERMANENT = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ENOTEMPTY', 'EACCES',
 const CONFLICT = new Set(['ENOTDIR', 'EISDIR', 'EEXIST', 'ENOTEMPTY']);
 /** How often a put re-creates its directory when a concurrent delete removed it. */
 const DIR_RACE_RETRIES = 3;
+/** Mode of the directories the store creates: the user's only. */
+export const PRIVATE_DIR_MODE = 0o700;
+/** Mode of the files the store creates: the user's only (the writer threads use the same). */
+export const PRIVATE_FILE_MODE = 0o600;
 
 function errnoCode(err: unknown): string | undefined {
   const code = (err as NodeJS.ErrnoException | null)?.code;
@@ -100,7 +109,7 @@ export class FileObjectStore implements ObjectStore {
     this.root = fileStoreRoot(url);
     this.url = pathToFileURL(this.root).href;
     this.#fsync = options.fsync ?? true;
-    this.#writers = new FileWriterPool({ spareDir: this.root, sparePrefix: SPARE_FILE_PREFIX, direct: options.directIo ?? true });
+    this.#writers = new FileWriterPool({ spareDir: this.root, sparePrefix: SPARE_FILE_PREFIX, direct: options.directIo ?? true, fileMode: PRIVATE_FILE_MODE });
   }
 
   async put(key: string, body: Buffer | readonly Buffer[], options: PutOptions = {}): Promise<void> {
@@ -120,7 +129,7 @@ export class FileObjectStore implements ObjectStore {
     const dir = dirname(file);
     const tmp = join(dir, TEMP_FILE_PREFIX + randomBytes(8).toString('hex'));
     try {
-      const handle = await this.#inDir(dir, () => open(tmp, 'wx', 0o644));
+      const handle = await this.#inDir(dir, () => open(tmp, 'wx', PRIVATE_FILE_MODE));
       let written: number;
       try {
         written = await writeAll(handle, buffers);
@@ -302,7 +311,8 @@ export class FileObjectStore implements ObjectStore {
    * so its entry is durable before an object inside it is acknowledged.
    */
   async #createDir(dir: string): Promise<void> {
-    const first = await mkdir(dir, { recursive: true });
+    // Every directory a recursive mkdir creates gets the mode, not only the last.
+    const first = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     if (first === undefined || !this.#fsync) return;
     const created = [first];
     for (let d = dir; d !== first && d.length > first.length; d = dirname(d)) created.push(d);

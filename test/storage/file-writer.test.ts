@@ -2,7 +2,7 @@
  * The file store's writer threads on their own: direct writes of bodies of every length, the
  * fallback to buffered writes when direct I/O refuses, and exclusive creation.
  */
-import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -79,6 +79,26 @@ describe('FileWriterPool', () => {
     pool = new FileWriterPool({ bodyOffset: 16 });
     await writeAndCheck(pool, lengths);
     expect(pool.directWrites).toBe(direct ? lengths.length : 0);
+  });
+
+  it('creates its files 0600 by default, direct or buffered, whatever the umask', async () => {
+    const saved = process.umask(0);
+    try {
+      const direct = new FileWriterPool();
+      const buffered = new FileWriterPool({ direct: false });
+      try {
+        await direct.write(join(dir, 'direct'), dir, body(5000), true);
+        await buffered.write(join(dir, 'buffered'), dir, body(5000), true);
+      } finally {
+        await direct.close();
+        await buffered.close();
+      }
+      pool = new FileWriterPool({ fileMode: 0o640 });
+      await pool.write(join(dir, 'chosen'), dir, body(10), false);
+    } finally {
+      process.umask(saved);
+    }
+    expect(['direct', 'buffered', 'chosen'].map((f) => statSync(join(dir, f)).mode & 0o777)).toEqual([0o600, 0o600, 0o640]);
   });
 
   it('refuses a write onto an existing file, leaving it intact, and writes the next one', async () => {

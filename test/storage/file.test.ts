@@ -1,8 +1,9 @@
 /**
  * File store specifics: key validation, crash-safe puts (no temp files left), directory
- * pruning, and URL handling. The ObjectStore behaviour itself is in contract.test.ts.
+ * pruning, private modes, and URL handling. The ObjectStore behaviour itself is in
+ * contract.test.ts.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -37,6 +38,24 @@ function tree(dir: string): string[] {
   };
   walk(dir);
   return out.sort();
+}
+
+/** The permission bits of `path`. */
+function modeOf(path: string): number {
+  return statSync(path).mode & 0o777;
+}
+
+/**
+ * Runs `body` with the process umask cleared, so that any mode below comes from the store
+ * and not from the umask removing bits (the writer threads share the process umask).
+ */
+async function withoutUmask(body: () => Promise<void>): Promise<void> {
+  const saved = process.umask(0);
+  try {
+    await body();
+  } finally {
+    process.umask(saved);
+  }
 }
 
 /** The spare files at the root now, as [name, inode, size]. */
@@ -230,6 +249,17 @@ describe('FileObjectStore', () => {
       ]);
     });
 
+    it('creates spare files 0600, so an object linked from one is private too', async () => {
+      await withoutUmask(async () => {
+        await store.put('m/1', Buffer.alloc(5000, 1), { fresh: true });
+        const [name, inode] = await spareReady(64 * 1024);
+        expect(modeOf(join(root, name))).toBe(0o600);
+        await store.put('m/2', Buffer.from('from the spare'), { fresh: true });
+        expect(statSync(join(root, 'm', '2')).ino).toBe(inode);
+        expect([modeOf(join(root, 'm', '1')), modeOf(join(root, 'm', '2'))]).toEqual([0o600, 0o600]);
+      });
+    });
+
     it('removes its spare file when it closes', async () => {
       await store.put('c/1', Buffer.alloc(5000, 1), { fresh: true });
       await spareReady(64 * 1024);
@@ -237,6 +267,25 @@ describe('FileObjectStore', () => {
       expect(spares()).toEqual([]);
       expect(readdirSync(root)).toEqual(['c']);
     });
+  });
+
+  it('creates its directories 0700 (the root included) and its objects 0600, whatever the umask', async () => {
+    await withoutUmask(async () => {
+      await store.put('private/a/renamed', Buffer.from('temp file and rename'));
+      await store.put('private/b/fresh', Buffer.from('writer thread'), { fresh: true });
+      await store.put('private/b/fresh-large', Buffer.alloc(300_000, 7), { fresh: true });
+    });
+    expect(tree(root)).toEqual(['private/', 'private/a/', 'private/a/renamed', 'private/b/', 'private/b/fresh', 'private/b/fresh-large']);
+    for (const dir of [root, join(root, 'private'), join(root, 'private', 'a'), join(root, 'private', 'b')]) expect(modeOf(dir), dir).toBe(0o700);
+    for (const file of ['a/renamed', 'b/fresh', 'b/fresh-large']) expect(modeOf(join(root, 'private', ...file.split('/'))), file).toBe(0o600);
+  });
+
+  it('leaves the mode of a root that already exists as it is', async () => {
+    mkdirSync(root, { mode: 0o750 });
+    chmodSync(root, 0o750);
+    await store.put('k', Buffer.from('v'));
+    expect(modeOf(root)).toBe(0o750);
+    expect(modeOf(join(root, 'k'))).toBe(0o600);
   });
 
   it('does not show a temp file left by a crash', async () => {
