@@ -11,7 +11,7 @@
  *    reports its latency both times, the Metadata requests answered meanwhile and the
  *    broker's CPU.
  *
- * Run after a build: `node dist/bench/metadata-cost.js [--partitions 10000] [--topics 10]
+ * `npm run bench:metadata -- [--partitions 10000] [--topics 10]
  * [--brokers 1] [--requests 50] [--concurrent 20] [--seconds 5]`. Not part of `npm run bench`.
  */
 import { performance } from 'node:perf_hooks';

@@ -13,7 +13,7 @@
  *    largest RSS sampled (every 100 ms) until then;
  * 3. after: the stalled connections close; RSS 1, 5, 15 and 30 s later.
  *
- * `node dist/bench/request-memory.js [--connections 10] [--frame-mib 100] [--sent-mib 99]
+ * `npm run bench:request-memory -- [--connections 10] [--frame-mib 100] [--sent-mib 99]
  * [--broker-arg=--queued-max-request-bytes=...]` (or `npx tsx bench/request-memory.ts`; the
  * broker child always runs the built CLI, `npm run build`). Not part of `npm run bench`.
  */
