@@ -85,6 +85,14 @@ const DEFS: TopicConfigDef[] = [
     validate: intAtLeast(0),
   },
   { name: 'max.compaction.lag.ms', type: ConfigType.LONG, defaultValue: fixed(LONG_MAX), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(1) },
+  // KIP-937 (Kafka 3.6): separate bounds for CreateTime timestamps before and after the broker's
+  // clock, INVALID_TIMESTAMP beyond them. The after bound defaults to one hour as in Kafka 4.0
+  // (KIP-1030); Kafka 3.6-3.9 defaulted it to Long.MAX_VALUE.
+  { name: 'message.timestamp.after.max.ms', type: ConfigType.LONG, defaultValue: fixed('3600000'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(0) },
+  { name: 'message.timestamp.before.max.ms', type: ConfigType.LONG, defaultValue: fixed(LONG_MAX), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(0) },
+  // The symmetric bound KIP-937 deprecated (Kafka 4.0 removed it), kept for 3.x tools: it applies
+  // to a side whose own bound is left at Long.MAX_VALUE, as in Kafka 3.6-3.9.
+  { name: 'message.timestamp.difference.max.ms', type: ConfigType.LONG, defaultValue: fixed(LONG_MAX), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(0) },
   {
     name: 'message.timestamp.type',
     type: ConfigType.STRING,
@@ -125,4 +133,24 @@ export function validateTopicConfig(name: string, value: string | null): string 
 /** A topic's effective value of `name`: its override, else the default. */
 export function effectiveTopicConfig(name: string, overrides: Readonly<Record<string, string>>, broker: BrokerConfig): string {
   return overrides[name] ?? TOPIC_CONFIGS.get(name)!.defaultValue(broker);
+}
+
+/** How far a CreateTime record timestamp may be from the broker's clock, each way, in ms. */
+export interface TimestampLimits {
+  beforeMaxMs: bigint;
+  afterMaxMs: bigint;
+}
+
+/**
+ * A topic's effective timestamp bounds (KIP-937): `message.timestamp.before.max.ms` and
+ * `message.timestamp.after.max.ms`, where a bound left at Long.MAX_VALUE falls back to the
+ * deprecated `message.timestamp.difference.max.ms`, as Kafka 3.6-3.9's LogConfig does.
+ */
+export function timestampLimits(overrides: Readonly<Record<string, string>>, broker: BrokerConfig): TimestampLimits {
+  const difference = BigInt(effectiveTopicConfig('message.timestamp.difference.max.ms', overrides, broker));
+  const side = (name: string): bigint => {
+    const v = BigInt(effectiveTopicConfig(name, overrides, broker));
+    return v === BigInt(LONG_MAX) ? difference : v;
+  };
+  return { beforeMaxMs: side('message.timestamp.before.max.ms'), afterMaxMs: side('message.timestamp.after.max.ms') };
 }

@@ -8,10 +8,19 @@
  * snappy and lz4 by checking that Produce v0 is advertised (librdkafka #4956; Kafka 4.0 does
  * the same); they are answered with UNSUPPORTED_VERSION.
  *
- * Each partition's batch is validated (structure, CRC, size, codec), stamped with the leader
- * epoch (and LogAppendTime when the topic asks for it), buffered, and answered after its
- * commit. acks=0 answers nothing (a failed partition closes the connection instead);
- * acks=1 and acks=-1 both answer after the commit, which is durable in both cases.
+ * Each partition's batch is validated as Kafka's LogValidator does: structure and CRC
+ * (CORRUPT_MESSAGE), the header rules for produced batches, size (MESSAGE_TOO_LARGE) and codec,
+ * then every record, walked once (`wire/records/validate.ts`): count, lengths, varints, headers,
+ * offset deltas (INVALID_RECORD), timestamps against `message.timestamp.type` and the KIP-937
+ * bounds (INVALID_TIMESTAMP), keys on compacted topics (INVALID_RECORD), with Produce v8+
+ * record errors (KIP-467) and Kafka's partition message where Kafka gives them. Compressed
+ * batches are decompressed off the main thread for that walk, up to
+ * `--max-decompressed-batch-bytes`, and stored as sent. A refused batch stores nothing; the
+ * request's other partitions proceed. Accepted batches are stamped with the leader epoch and
+ * with the maxTimestamp Kafka writes (the largest record timestamp under CreateTime, the append
+ * time under LogAppendTime), buffered, and answered after their commit. acks=0 answers nothing
+ * (a failed partition closes the connection instead); acks=1 and acks=-1 both answer after the
+ * commit, which is durable in both cases.
  *
  * Transactional batches are accepted only for partitions their producer added to its current
  * transaction (checked by the commit script, so old clients are protected too).
@@ -23,21 +32,75 @@ import {
   type ProduceResponsePartitionProduceResponse,
   type ProduceResponseTopicProduceResponse,
 } from '../../wire/index.js';
-import { Compression, TimestampType, checkProducedBatch, splitBatches, type RecordBatchView } from '../../wire/records/index.js';
-import { effectiveTopicConfig } from '../cluster/topic-configs.js';
+import {
+  Compression,
+  TimestampType,
+  checkProducedBatch,
+  splitBatches,
+  validateCompressedRecords,
+  validateRecords,
+  type BatchRejection,
+  type RecordBatchView,
+  type RecordPolicy,
+} from '../../wire/records/index.js';
+import type { TopicInfo } from '../cluster/topics.js';
+import { effectiveTopicConfig, timestampLimits } from '../cluster/topic-configs.js';
+import type { BrokerConfig } from '../config.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { NO_RESPONSE, defineHandler, lookUpTopic, type ConnectionInfo } from './handler.js';
 
 /**
  * Per connection, the turn to queue appends. Handlers of one connection run concurrently, and
- * each awaits topic lookups before queuing its batches; without turns, a later pipelined
- * request could reach the ingest buffer first and reorder a partition's batches (fatal for
- * idempotent producers, which pipeline up to five requests). The turn is held only until the
- * batches are queued, not until they commit.
+ * each awaits topic lookups and the validation of compressed batches before queuing its
+ * batches; without turns, a later pipelined request could reach the ingest buffer first and
+ * reorder a partition's batches (fatal for idempotent producers, which pipeline up to five
+ * requests). A request claims its turn when it starts, validates while earlier requests are
+ * still validating, and waits for the turn only to queue; the turn is held until the batches
+ * are queued, not until they commit.
  */
 const appendTurns = new WeakMap<ConnectionInfo, Promise<void>>();
 
 const NO_LEADER = { leaderId: -1, leaderEpoch: -1 };
+
+/** A batch that passed validation, waiting for the request's turn to be queued. */
+interface ValidBatch {
+  out: ProduceResponsePartitionProduceResponse;
+  topicId: string;
+  partition: number;
+  batch: RecordBatchView;
+  logAppendTime: boolean;
+  /** The largest record timestamp under CreateTime (what maxTimestamp must say), else -1. */
+  maxTimestamp: number;
+}
+
+/** What the record walk needs from a topic's configs. */
+type TopicRules = Omit<RecordPolicy, 'nowMs' | 'topic' | 'maxDecompressedBytes'>;
+
+/**
+ * Topic rules by the topic's config overrides object. The topic cache replaces that object
+ * whenever a topic's configs change and never edits it, so it can key the cache; reading the
+ * configs (BigInt parsing included) cost about 1 µs per topic per request.
+ */
+const topicRules = new WeakMap<Readonly<Record<string, string>>, TopicRules>();
+
+/** The rules a topic's records are validated against, for a request that started at `nowMs`. */
+function recordPolicy(topicName: string, topic: TopicInfo, config: BrokerConfig, nowMs: number): RecordPolicy {
+  let rules = topicRules.get(topic.configs);
+  if (!rules) {
+    const limits = timestampLimits(topic.configs, config);
+    rules = {
+      timestampType:
+        effectiveTopicConfig('message.timestamp.type', topic.configs, config) === 'LogAppendTime' ? TimestampType.LOG_APPEND_TIME : TimestampType.CREATE_TIME,
+      timestampBeforeMaxMs: limits.beforeMaxMs,
+      timestampAfterMaxMs: limits.afterMaxMs,
+      compacted: effectiveTopicConfig('cleanup.policy', topic.configs, config)
+        .split(',')
+        .some((p) => p.trim() === 'compact'),
+    };
+    topicRules.set(topic.configs, rules);
+  }
+  return { ...rules, nowMs, topic: topicName, maxDecompressedBytes: config.maxDecompressedBatchBytes };
+}
 
 function partitionResponse(index: number, errorCode: number, errorMessage: string | null = null): ProduceResponsePartitionProduceResponse {
   return {
@@ -66,17 +129,25 @@ export const produceHandler = defineHandler({
     let release!: () => void;
     appendTurns.set(ctx.connection, new Promise<void>((r) => (release = r)));
     try {
-      if (previous) await previous;
+      const valid: ValidBatch[] = [];
+      const nowMs = Date.now();
       for (const topicData of req.topicData) {
         const topicResponse: ProduceResponseTopicProduceResponse = { name: topicData.name, partitionResponses: [] };
         responses.push(topicResponse);
         const { topic, failure } = await lookUpTopic(broker.topics.byName(topicData.name));
+        let policy: RecordPolicy | null = null;
         for (const pd of topicData.partitionData) {
           const out = partitionResponse(pd.index, ErrorCode.NONE);
           topicResponse.partitionResponses.push(out);
           const fail = (code: number, message: string | null = null): void => {
             out.errorCode = code;
             out.errorMessage = message;
+          };
+          const refuse = (rejection: BatchRejection): void => {
+            // The codec layer knows the limit, not the setting behind it.
+            const setting = rejection.errorName === 'MESSAGE_TOO_LARGE' ? ' (or raise --max-decompressed-batch-bytes)' : '';
+            fail(ErrorCode[rejection.errorName], rejection.message + setting);
+            if (rejection.recordErrors) out.recordErrors = rejection.recordErrors.map((e) => ({ batchIndex: e.batchIndex, batchIndexErrorMessage: e.message }));
           };
           if (failure) {
             fail(failure.errorCode, failure.message);
@@ -110,7 +181,7 @@ export const produceHandler = defineHandler({
           const batch = batches[0]!;
           const rejection = checkProducedBatch(batch);
           if (rejection) {
-            fail(ErrorCode[rejection.errorName], rejection.message);
+            refuse(rejection);
             continue;
           }
           const maxMessageBytes = Number(effectiveTopicConfig('max.message.bytes', topic.configs, broker.config));
@@ -126,28 +197,59 @@ export const produceHandler = defineHandler({
             fail(ErrorCode.INVALID_RECORD, 'a transactional record batch needs the request to carry its transactional id');
             continue;
           }
-          // The epoch clients see in Metadata is 0; stamp it so fetch-side epoch checks agree.
-          batch.setPartitionLeaderEpoch(0);
-          let logAppendTime = -1;
-          if (effectiveTopicConfig('message.timestamp.type', topic.configs, broker.config) === 'LogAppendTime') {
-            logAppendTime = Date.now();
-            batch.setMaxTimestamp(TimestampType.LOG_APPEND_TIME, logAppendTime);
+          // The record walk comes last, after every check that reads only the header. An
+          // uncompressed batch is walked here in place; a compressed one is decompressed on
+          // the thread pool first, one batch at a time so that a request holds at most one
+          // decompressed batch.
+          policy ??= recordPolicy(topicData.name, topic, broker.config, nowMs);
+          const verdict =
+            batch.compression === Compression.NONE
+              ? validateRecords(batch, batch.payload, policy, pd.index)
+              : await validateCompressedRecords(batch, policy, pd.index);
+          if (verdict.rejection) {
+            refuse(verdict.rejection);
+            continue;
           }
-          const appended = broker.ingest.append({ topicId: topic.topicId, partition: pd.index }, batches).then(
-            (outcome) => {
-              const r = outcome.results[0]!;
-              if (r.errorCode !== ErrorCode.NONE) {
-                fail(r.errorCode);
-                return;
-              }
-              out.baseOffset = BigInt(r.baseOffset);
-              out.logAppendTimeMs = BigInt(logAppendTime);
-              out.logStartOffset = BigInt(outcome.logStart);
-            },
-            (err: unknown) => fail(toKafkaErrorCode(err), (err as Error).message),
-          );
-          pending.push(appended);
+          valid.push({
+            out,
+            topicId: topic.topicId,
+            partition: pd.index,
+            batch,
+            logAppendTime: policy.timestampType === TimestampType.LOG_APPEND_TIME,
+            maxTimestamp: verdict.maxTimestamp,
+          });
         }
+      }
+
+      // Queue in request order per connection: wait for the previous request to queue its own.
+      if (previous) await previous;
+      for (const { out, topicId, partition, batch, logAppendTime, maxTimestamp } of valid) {
+        // The epoch clients see in Metadata is 0; stamp it so fetch-side epoch checks agree.
+        batch.setPartitionLeaderEpoch(0);
+        // Kafka rewrites maxTimestamp: the append time under LogAppendTime, otherwise the largest
+        // record timestamp (which also clears a LogAppendTime bit the client set). Readers and the
+        // time index trust it, so a client's wrong value must not be stored. Both recompute the
+        // CRC only when something changes.
+        const appendTimeMs = logAppendTime ? Date.now() : -1;
+        batch.setMaxTimestamp(logAppendTime ? TimestampType.LOG_APPEND_TIME : TimestampType.CREATE_TIME, logAppendTime ? appendTimeMs : maxTimestamp);
+        const fail = (code: number, message: string | null = null): void => {
+          out.errorCode = code;
+          out.errorMessage = message;
+        };
+        const appended = broker.ingest.append({ topicId, partition }, [batch]).then(
+          (outcome) => {
+            const r = outcome.results[0]!;
+            if (r.errorCode !== ErrorCode.NONE) {
+              fail(r.errorCode);
+              return;
+            }
+            out.baseOffset = BigInt(r.baseOffset);
+            out.logAppendTimeMs = BigInt(appendTimeMs);
+            out.logStartOffset = BigInt(outcome.logStart);
+          },
+          (err: unknown) => fail(toKafkaErrorCode(err), (err as Error).message),
+        );
+        pending.push(appended);
       }
     } finally {
       release();

@@ -10,6 +10,7 @@ import {
   compressSync,
   decompress,
   decompressSync,
+  DecompressionLimitError,
   DEFAULT_MAX_DECOMPRESSED_BYTES,
   isXerialSnappy,
   type CompressionCodec,
@@ -279,5 +280,41 @@ describe('bounded decompression', () => {
     expect(wireErrorOf(() => decompressSync(Compression.NONE, zeros, limit)).message).toBe(
       'uncompressed data decoded to 1048576 bytes, over the 100000-byte decompression limit; raise maxDecompressedBytes if such batches are legitimate',
     );
+  });
+});
+
+describe('async snappy and the limit error', () => {
+  const limit = 100_000;
+  const zeros = Buffer.alloc(1 << 20);
+
+  it('snappy: decompresses raw blocks and xerial streams off the main thread, bounded alike', async () => {
+    expect((await decompress(Compression.SNAPPY, snappy.compressSync(text))).equals(text)).toBe(true);
+    const parts = [text.subarray(0, 32_768), text.subarray(32_768, 65_536), text.subarray(65_536)];
+    expect((await decompress(Compression.SNAPPY, xerial(parts.map((p) => snappy.compressSync(p))))).equals(text)).toBe(true);
+    expect((await decompress(Compression.SNAPPY, xerial([]))).length).toBe(0);
+
+    expect((await asyncWireErrorOf(() => decompress(Compression.SNAPPY, snappy.compressSync(zeros), limit))).message).toBe(
+      'snappy data declares 1048576 bytes, over the 100000-byte decompression limit; raise maxDecompressedBytes if such batches are legitimate',
+    );
+    // A xerial stream is summed from its blocks' declared lengths before any block is decoded.
+    const block = snappy.compressSync(zeros.subarray(0, 40_000));
+    expect((await decompress(Compression.SNAPPY, xerial([block, block]), limit)).length).toBe(80_000);
+    expect((await asyncWireErrorOf(() => decompress(Compression.SNAPPY, xerial([block, block, block]), limit))).message).toBe(
+      'snappy data declares 120000 bytes, over the 100000-byte decompression limit; raise maxDecompressedBytes if such batches are legitimate',
+    );
+    const corrupt = Buffer.from(snappy.compressSync(text));
+    corrupt.fill(0xff, 4, 40);
+    expect((await asyncWireErrorOf(() => decompress(Compression.SNAPPY, corrupt))).message).toMatch(/^snappy data is corrupt: /);
+  });
+
+  it('raises DecompressionLimitError over the limit and a plain WireError on corrupt data, for every codec', async () => {
+    for (const codec of [Compression.NONE, Compression.GZIP, Compression.SNAPPY, Compression.LZ4, Compression.ZSTD] as const) {
+      const over = await asyncWireErrorOf(async () => decompress(codec, await compress(codec, zeros), limit));
+      expect([codec, over instanceof DecompressionLimitError, (over as DecompressionLimitError).maxBytes]).toEqual([codec, true, limit]);
+      if (codec === Compression.NONE) continue;
+      const corrupt = await asyncWireErrorOf(() => decompress(codec, Buffer.from('not compressed at all, just text')));
+      expect([codec, corrupt instanceof DecompressionLimitError]).toEqual([codec, false]);
+    }
+    expect(wireErrorOf(() => decompressSync(Compression.GZIP, gzipSync(zeros), limit))).toBeInstanceOf(DecompressionLimitError);
   });
 });

@@ -416,10 +416,19 @@ export function splitBatches(records: Buffer, options: SplitBatchesOptions = {})
   return views;
 }
 
+/** One offending record of a refused batch: Produce v8+ `recordErrors` (KIP-467). */
+export interface RecordError {
+  /** The record's index in its batch. */
+  batchIndex: number;
+  message: string;
+}
+
 /** Why a produced batch was refused, with the Kafka error the partition should answer. */
 export interface BatchRejection {
-  errorName: 'CORRUPT_MESSAGE' | 'INVALID_RECORD';
+  errorName: 'CORRUPT_MESSAGE' | 'INVALID_RECORD' | 'INVALID_TIMESTAMP' | 'MESSAGE_TOO_LARGE';
   message: string;
+  /** The records that caused it, when Kafka names them (per-record rules, not malformed bytes). */
+  recordErrors?: readonly RecordError[];
 }
 
 /**

@@ -12,7 +12,8 @@
  * checked before the library allocates; LZ4 and zstd by walking the frame and block headers
  * before decoding (neither binding takes a limit), which bounds the output from above. The
  * produced size is checked again afterwards. What is not bounded by us: the zstd window, which
- * the library itself caps at 128 MiB.
+ * the library itself caps at 128 MiB. Going over the limit is a {@link DecompressionLimitError}
+ * (a WireError), so callers can tell "too large to inspect" from "corrupt".
  */
 import { gunzip, gunzipSync, gzip, gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -52,10 +53,27 @@ export interface CompressOptions {
 const gzipAsync = promisify(gzip);
 const gunzipAsync = promisify(gunzip);
 
-function tooLarge(codec: string, size: number, maxBytes: number, how: string): WireError {
-  return new WireError(
+/**
+ * DecompressionLimitError is the WireError a decoder raises when the data would expand past
+ * the caller's `maxBytes`, as opposed to data that is corrupt. The two call for different
+ * answers: a batch too large to inspect is refused as too large, a corrupt one as invalid.
+ */
+export class DecompressionLimitError extends WireError {
+  constructor(
+    message: string,
+    /** The limit that was exceeded, in bytes. */
+    readonly maxBytes: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+function tooLarge(codec: string, size: number, maxBytes: number, how: string): DecompressionLimitError {
+  return new DecompressionLimitError(
     `${codec} data ${how} ${size} bytes, over the ${maxBytes}-byte decompression limit; ` +
       'raise maxDecompressedBytes if such batches are legitimate',
+    maxBytes,
   );
 }
 
@@ -140,6 +158,38 @@ function snappyDecompressSync(data: Buffer, maxBytes: number): Buffer {
     total += out.length;
     parts.push(out);
   }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+}
+
+async function snappyBlock(block: Buffer, budget: number, maxBytes: number): Promise<Buffer> {
+  const declared = snappyDeclaredLength(block);
+  if (declared > budget) throw tooLarge('snappy', declared, maxBytes, 'declares');
+  let out: Buffer;
+  try {
+    out = (await snappy.uncompress(block, { asBuffer: true })) as Buffer;
+  } catch (err) {
+    throw corrupt('snappy', err);
+  }
+  if (out.length !== declared) {
+    throw new WireError(`snappy block declared ${declared} bytes but decoded to ${out.length}`);
+  }
+  return out;
+}
+
+/**
+ * Decompresses snappy off the main thread. The blocks of a xerial stream are checked against
+ * the limit by their declared lengths first, then decoded concurrently: one thread-pool round
+ * trip per block in turn would cost more than the decoding.
+ */
+async function snappyDecompress(data: Buffer, maxBytes: number): Promise<Buffer> {
+  if (!isXerialSnappy(data)) return snappyBlock(data, maxBytes, maxBytes);
+  const blocks = xerialBlocks(data);
+  let total = 0;
+  for (const block of blocks) {
+    total += snappyDeclaredLength(block);
+    if (total > maxBytes) throw tooLarge('snappy', total, maxBytes, 'declares');
+  }
+  const parts = await Promise.all(blocks.map((block) => snappyBlock(block, maxBytes, maxBytes)));
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
 }
 
@@ -402,7 +452,7 @@ function gzipDecompressSync(data: Buffer, maxBytes: number): Buffer {
 
 function gzipError(err: unknown, maxBytes: number): WireError {
   if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-    return new WireError(`gzip data decodes to more than the ${maxBytes}-byte decompression limit`, { cause: err });
+    return new DecompressionLimitError(`gzip data decodes to more than the ${maxBytes}-byte decompression limit`, maxBytes, { cause: err });
   }
   return corrupt('gzip', err);
 }
@@ -442,6 +492,8 @@ export async function decompress(codec: CompressionCodec, data: Buffer, maxBytes
       } catch (err) {
         throw gzipError(err, maxBytes);
       }
+    case Compression.SNAPPY:
+      return snappyDecompress(data, maxBytes);
     case Compression.LZ4:
       return lz4Decompress(data, maxBytes);
     case Compression.ZSTD:

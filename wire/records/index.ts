@@ -1,7 +1,8 @@
 /**
  * RecordBatch v2 support: a zero-copy header view for the produce and fetch paths, a full
- * record codec for tests and compaction, transaction control records, and bounded
- * compression codecs. Sans-I/O like the rest of `wire/`.
+ * record codec for tests and compaction, record-level validation of produced batches,
+ * transaction control records, and bounded compression codecs. Sans-I/O like the rest of
+ * `wire/`.
  */
 export {
   BATCH_HEADER_SIZE,
@@ -22,6 +23,7 @@ export {
   TimestampType,
   type BatchRejection,
   type CompressionCodec,
+  type RecordError,
   type SplitBatchesOptions,
   type TimestampTypeValue,
 } from './batch-header.js';
@@ -31,6 +33,7 @@ export {
   compressSync,
   decompress,
   decompressSync,
+  DecompressionLimitError,
   DEFAULT_MAX_DECOMPRESSED_BYTES,
   isXerialSnappy,
   type CompressOptions,
@@ -47,6 +50,14 @@ export {
   type RecordHeader,
   type RecordInput,
 } from './record.js';
+export {
+  MAX_RECORD_ERRORS,
+  MIN_RECORD_SIZE,
+  validateCompressedRecords,
+  validateRecords,
+  type RecordPolicy,
+  type RecordsVerdict,
+} from './validate.js';
 export {
   ControlRecordType,
   decodeControlBatch,
