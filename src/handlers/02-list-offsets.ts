@@ -9,11 +9,14 @@
  * both answer offset -1 as Kafka does without tiered storage.
  *
  * By timestamp: the offset of the first record whose timestamp is at or after the target,
- * found through the partition's time index; -1 when there is none.
+ * found through the partition's time index; -1 when there is none. A batch that cannot be
+ * decoded (over `--max-decompressed-batch-bytes`, e.g. stored before the limit was lowered) is
+ * answered with its first offset and its header's maxTimestamp, with one warning: an offset
+ * that never skips a record, where an error would repeat for as long as the batch is kept.
  */
 import { ErrorCode, type ListOffsetsResponseListOffsetsPartitionResponse, type ListOffsetsResponseListOffsetsTopicResponse } from '../../wire/index.js';
 import { toKafkaErrorCode } from '../errors.js';
-import { findInRun } from '../log/timestamps.js';
+import { findInRun, type OffsetAndTimestamp } from '../log/timestamps.js';
 import { wireToNumber } from '../offsets.js';
 import { defineHandler, lookUpTopic } from './handler.js';
 
@@ -35,6 +38,14 @@ export const listOffsetsHandler = defineHandler({
     const { broker, header } = ctx;
     const v = header.apiVersion;
     const topics: ListOffsetsResponseListOffsetsTopicResponse[] = [];
+    const warnUndecodable = (found: OffsetAndTimestamp, topic: string, partition: number): void => {
+      if (found.undecodable === undefined) return;
+      ctx.log.warn(
+        { topic, partition, offset: found.offset, timestamp: found.timestamp, err: found.undecodable },
+        'list offsets could not decode the batch holding the answer; answered its first offset and header maxTimestamp ' +
+          '(raise --max-decompressed-batch-bytes for exact offsets)',
+      );
+    };
     for (const t of req.topics) {
       const { topic, failure } = await lookUpTopic(broker.topics.byName(t.name));
       const partitions = await Promise.all(
@@ -69,14 +80,20 @@ export const listOffsetsHandler = defineHandler({
               offset = target === ListOffsetsTimestamp.LATEST ? (req.isolationLevel === READ_COMMITTED ? o!.lso : o!.hw) : o!.logStart;
             } else if (target === ListOffsetsTimestamp.MAX_TIMESTAMP) {
               const found = await broker.maxTimestampOffset(ref);
-              if (found) ({ offset, timestamp } = found);
+              if (found) {
+                ({ offset, timestamp } = found);
+                warnUndecodable(found, t.name, p.partitionIndex);
+              }
             } else if (target >= 0) {
               const run = await broker.partitions.runAtTimestamp(ref, target);
               const [o] = await broker.partitions.offsets([ref]);
               // The run may straddle the log start after DeleteRecords: records below it are gone.
-              const found = run ? await findInRun(broker.reader, run, target, false, o!.logStart) : null;
+              const found = run ? await findInRun(broker.reader, run, target, false, o!.logStart, broker.config.maxDecompressedBatchBytes) : null;
               const upper = req.isolationLevel === READ_COMMITTED ? o!.lso : o!.hw;
-              if (found && found.offset < upper) ({ offset, timestamp } = found);
+              if (found && found.offset < upper) {
+                ({ offset, timestamp } = found);
+                warnUndecodable(found, t.name, p.partitionIndex);
+              }
             }
             // Each field exists only in some versions; the encoder refuses values a version lacks.
             if (v === 0) out.oldStyleOffsets = offset >= 0 ? [BigInt(offset)] : [];
