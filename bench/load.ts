@@ -414,10 +414,12 @@ export async function boundedFetch(opts: BoundedFetchOptions): Promise<BoundedFe
   const offsets = opts.targets.map(() => 0);
   let bytes = 0;
   let errors = 0;
+  let requests = 0;
   for (let i = 0; i < opts.requests; i++) {
     const parts = offsets.map((fetchOffset, partition) => ({ partition, fetchOffset })).filter((p) => p.fetchOffset < opts.targets[p.partition]!);
     if (parts.length === 0) break;
     const res = await opts.connection.request(1, 12, fetchRequest(opts.topic, parts, opts.maxBytes, opts.maxBytes * 8, 0));
+    requests++;
     for (const p of res.responses[0]!.partitions) {
       if (p.errorCode !== ErrorCode.NONE) errors++;
       if (p.records === null || (p.records as Buffer).length === 0) continue;
@@ -427,7 +429,7 @@ export async function boundedFetch(opts: BoundedFetchOptions): Promise<BoundedFe
       offsets[p.partitionIndex] = w.next;
     }
   }
-  return { requests: opts.requests, bytes, errors };
+  return { requests, bytes, errors };
 }
 
 export interface EndToEndOptions {

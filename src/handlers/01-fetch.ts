@@ -132,8 +132,9 @@ export const fetchHandler = defineHandler({
         out.lastStableOffset = BigInt(r.offsets.lso);
         out.logStartOffset = BigInt(r.offsets.logStart);
         out.abortedTransactions = readCommitted ? [] : null;
-        out.records = r.records;
-        total += r.bytes;
+        const records = total > 0 ? trimTo(r.records, maxBytes - total) : r.records;
+        out.records = records;
+        total += byteLength(records);
         if (r.errorCode !== ErrorCode.NONE) anyError = true;
       });
       if (anyError || total >= req.minBytes || Date.now() >= deadline || broker.draining) {
@@ -146,6 +147,26 @@ export const fetchHandler = defineHandler({
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] };
   },
 });
+
+/**
+ * The leading batches of `records` that fit in `room` bytes. Only the KIP-74 partition can
+ * read past its share (its first batch), so later partitions, read in parallel with it, give
+ * back what it took over; everything else already fits.
+ */
+function trimTo(records: readonly Buffer[], room: number): readonly Buffer[] {
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    bytes += records[i]!.length;
+    if (bytes > room) return records.slice(0, i);
+  }
+  return records;
+}
+
+function byteLength(records: readonly Buffer[]): number {
+  let bytes = 0;
+  for (const r of records) bytes += r.length;
+  return bytes;
+}
 
 /**
  * Fills in, for read_committed answers, the aborted transactions overlapping the returned

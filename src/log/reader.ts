@@ -56,6 +56,8 @@ export interface ReadPlan {
 /** How many index entries one lookup reads. */
 const RUNS_PER_LOOKUP = 32;
 
+const EMPTY = Buffer.alloc(0);
+
 /** Where a read stands: the byte budget left and whether the KIP-74 first batch is still owed. */
 interface ReadProgress {
   records: Buffer[];
@@ -158,16 +160,29 @@ export class LogReader {
    * bytes read from the store stay within a block or two of the bytes returned.
    */
   async #takeFromBlocks(run: Run, fetchOffset: number, maxBytes: number, upper: number, progress: ReadProgress): Promise<boolean> {
+    const bs = this.#blockSize;
     const end = run.byteStart + run.byteLength;
     let offset = run.base;
+    // The block the walk is in: batches inside it are read from it without another lookup
+    // (or await); only a batch or header that crosses into the next block takes the slow path.
+    let blockIndex = -1;
+    let block: Buffer = EMPTY;
     for (let at = run.byteStart; at < end; ) {
       if (offset >= upper) return true;
-      const head = await this.#bytesAt(run, at, Math.min(BATCH_HEADER_SIZE, end - at), false);
+      const b = Math.floor(at / bs);
+      if (b !== blockIndex) {
+        const got = this.#block(run.objectKey, b);
+        block = got instanceof Promise ? await got : got;
+        blockIndex = b;
+      }
+      const from = at - b * bs;
+      const headLength = Math.min(BATCH_HEADER_SIZE, end - at);
+      const head = from + headLength <= block.length ? block.subarray(from, from + headLength) : await this.#bytesAt(run, at, headLength, false);
       const size = batchSizeAt(head, 0, end - at, run, at);
       const count = head.readInt32BE(BatchField.lastOffsetDelta) + 1;
       if (offset + count > fetchOffset) {
         if (progress.bytes + size > maxBytes && !progress.minOne) return true;
-        take(progress, await this.#bytesAt(run, at, size, true), offset);
+        take(progress, from + size <= block.length ? block.subarray(from, from + size) : await this.#bytesAt(run, at, size, true), offset);
       }
       offset += count;
       at += size;

@@ -105,35 +105,57 @@ describe('Fetch byte limits', () => {
     expect(gets).toBeLessThanOrEqual(Math.ceil(answered / MiB) + 2);
   });
 
-  it('a Fetch asking for 2 GiB gets at most --fetch-max-bytes', async () => {
-    const res = await reader.send(1, 12, fetchRequest('big', [{ partition: 0, offset: 100n, partitionMaxBytes: 0x7fffffff }], 0x7fffffff));
-    const s = summary(res.responses[0]!.partitions[0]!);
-    const fits = Math.floor(FETCH_MAX_BYTES / batchBytes);
-    expect(s).toEqual({ errorCode: ErrorCode.NONE, hw: BigInt(BIG_BATCHES), baseOffsets: Array.from({ length: fits }, (_, i) => 100 + i), bytes: fits * batchBytes });
+  it('a Fetch asking for 2 GiB gets at most --fetch-max-bytes, from the block cache and from the write cache', async () => {
+    // The writing broker's write cache holds the newest batches: offset 560 on is read there.
+    for (const [name, client, from] of [['fresh broker', reader, 100n], ['writing broker', producer, 560n]] as const) {
+      const res = await client.send(1, 12, fetchRequest('big', [{ partition: 0, offset: from, partitionMaxBytes: 0x7fffffff }], 0x7fffffff));
+      const s = summary(res.responses[0]!.partitions[0]!);
+      const fits = Math.floor(FETCH_MAX_BYTES / batchBytes);
+      expect(s, name).toEqual({ errorCode: ErrorCode.NONE, hw: BigInt(BIG_BATCHES), baseOffsets: Array.from({ length: fits }, (_, i) => Number(from) + i), bytes: fits * batchBytes });
+    }
   });
 
   it('returns the first batch whole even when it is larger than max_bytes (KIP-74), and only that', async () => {
-    const res = await reader.send(1, 12, fetchRequest('big', [{ partition: 0, offset: 5n, partitionMaxBytes: 1000 }], 1000));
-    expect(summary(res.responses[0]!.partitions[0]!)).toEqual({ errorCode: ErrorCode.NONE, hw: BigInt(BIG_BATCHES), baseOffsets: [5], bytes: batchBytes });
+    for (const [name, client] of [['fresh broker', reader], ['writing broker', producer]] as const) {
+      const res = await client.send(1, 12, fetchRequest('big', [{ partition: 0, offset: 590n, partitionMaxBytes: 1000 }], 1000));
+      expect(summary(res.responses[0]!.partitions[0]!), name).toEqual({ errorCode: ErrorCode.NONE, hw: BigInt(BIG_BATCHES), baseOffsets: [590], bytes: batchBytes });
+    }
+  });
+
+  it('counts the KIP-74 batch against max_bytes: a later partition gets only what is left after it', async () => {
+    // Partition 0's limit is below its first batch, which it returns anyway; that batch uses
+    // up most of max_bytes, so partition 1 (read at the same time) returns nothing.
+    for (const [name, client] of [['fresh broker', reader], ['writing broker', producer]] as const) {
+      const res = await client.send(1, 12, fetchRequest('pair', [
+        { partition: 0, offset: 0n, partitionMaxBytes: 1000 },
+        { partition: 1, offset: 0n, partitionMaxBytes: 10 * MiB },
+      ], Math.floor(1.5 * batchBytes)));
+      expect(res.responses[0]!.partitions.map(summary), name).toEqual([
+        { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [0], bytes: batchBytes },
+        { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [], bytes: 0 },
+      ]);
+    }
   });
 
   it('shares max_bytes across partitions in request order: a later partition gets what the earlier ones leave', async () => {
-    const both = (maxBytes: number) =>
-      reader.send(1, 12, fetchRequest('pair', [
-        { partition: 0, offset: 0n, partitionMaxBytes: 10 * MiB },
-        { partition: 1, offset: 0n, partitionMaxBytes: 10 * MiB },
-      ], maxBytes));
-    // Room for three batches: partition 0 takes all three, partition 1 none but its offsets.
-    let res = await both(3 * batchBytes + 10);
-    expect(res.responses[0]!.partitions.map(summary)).toEqual([
-      { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [0, 1, 2], bytes: 3 * batchBytes },
-      { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [], bytes: 0 },
-    ]);
-    // Room for six: partition 0's four, then two of partition 1's.
-    res = await both(6 * batchBytes + 10);
-    expect(res.responses[0]!.partitions.map(summary)).toEqual([
-      { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [0, 1, 2, 3], bytes: 4 * batchBytes },
-      { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [0, 1], bytes: 2 * batchBytes },
-    ]);
+    for (const [name, client] of [['fresh broker', reader], ['writing broker', producer]] as const) {
+      const both = (maxBytes: number) =>
+        client.send(1, 12, fetchRequest('pair', [
+          { partition: 0, offset: 0n, partitionMaxBytes: 10 * MiB },
+          { partition: 1, offset: 0n, partitionMaxBytes: 10 * MiB },
+        ], maxBytes));
+      // Room for three batches: partition 0 takes all three, partition 1 none but its offsets.
+      let res = await both(3 * batchBytes + 10);
+      expect(res.responses[0]!.partitions.map(summary), name).toEqual([
+        { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [0, 1, 2], bytes: 3 * batchBytes },
+        { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [], bytes: 0 },
+      ]);
+      // Room for six: partition 0's four, then two of partition 1's.
+      res = await both(6 * batchBytes + 10);
+      expect(res.responses[0]!.partitions.map(summary), name).toEqual([
+        { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [0, 1, 2, 3], bytes: 4 * batchBytes },
+        { errorCode: ErrorCode.NONE, hw: 4n, baseOffsets: [0, 1], bytes: 2 * batchBytes },
+      ]);
+    }
   });
 });
