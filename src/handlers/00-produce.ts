@@ -254,18 +254,22 @@ export const produceHandler = defineHandler({
     } finally {
       release();
     }
+    // acks=0 too waits for its commit before its slot completes, as Kafka keeps a connection
+    // muted until each request is processed: the request's frame, which the ingest buffer
+    // holds views of, stays counted in the broker's request memory until it is committed, and
+    // a fast acks=0 producer is held back by its in-flight limit instead of growing the
+    // flush queue without bound.
+    await Promise.all(pending);
     if (acks === 0) {
       // Nothing is answered. As Kafka does, a failed partition closes the connection instead:
       // the only signal an acks=0 client gets, which makes it refresh metadata and reconnect.
-      void Promise.all(pending).then(() => {
-        const failed = responses.flatMap((t) => t.partitionResponses.filter((p) => p.errorCode !== ErrorCode.NONE).map((p) => `${t.name}-${p.index}: ${errorInfo(p.errorCode)?.name ?? p.errorCode}`));
-        if (failed.length === 0) return;
+      const failed = responses.flatMap((t) => t.partitionResponses.filter((p) => p.errorCode !== ErrorCode.NONE).map((p) => `${t.name}-${p.index}: ${errorInfo(p.errorCode)?.name ?? p.errorCode}`));
+      if (failed.length > 0) {
         ctx.log.info({ failed }, 'acks=0 produce failed; closing the connection so the client notices');
         ctx.connection.close('acks=0 produce failed');
-      });
+      }
       return NO_RESPONSE;
     }
-    await Promise.all(pending);
     return { responses, throttleTimeMs: 0, nodeEndpoints: [] };
   },
 });
