@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { ErrorCode, ZERO_UUID } from '../../wire/index.js';
 import { ScriptRunner, mapRedisError, redisCall } from '../coordination/redis.js';
+import { BrokerError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { GLOBAL_KEYS } from './keys.js';
 import { validateTopicConfig } from './topic-configs.js';
@@ -258,6 +259,7 @@ export class TopicStore {
       args: [name, topic.topicId, partitions, limits.cluster, validateOnly ? '1' : '0', ...fields],
     });
     if (status === 'exists') return fail(ErrorCode.TOPIC_ALREADY_EXISTS, `topic "${name}" already exists`);
+    if (status !== 'ok' && status !== 'limit') throw new BrokerError(`create-topic answered "${status}"`, ErrorCode.UNKNOWN_SERVER_ERROR, false);
     if (status === 'limit') return fail(ErrorCode.POLICY_VIOLATION, clusterLimitMessage(`topic "${name}"`, partitions, clusterPartitions, limits.cluster));
     if (!validateOnly) await this.#announce(topic.topicId);
     return { errorCode: ErrorCode.NONE, errorMessage: null, topic };
@@ -271,7 +273,10 @@ export class TopicStore {
   async #counted(script: string, call: { keys: string[]; args: (string | number)[] }): Promise<[string, number, number]> {
     for (let attempt = 0; ; attempt++) {
       const reply = (await this.#scripts.run({ script, ...call })) as [string, number, number?];
-      if (reply[0] !== 'uncounted' || attempt > 0) return [reply[0], Number(reply[1]), Number(reply[2] ?? 0)];
+      if (reply[0] !== 'uncounted') return [reply[0], Number(reply[1]), Number(reply[2] ?? 0)];
+      // The count vanished again between starting it and the retry (deleted by hand, lost in
+      // a failover, evicted): fail retriably rather than loop or report a change not made.
+      if (attempt >= 2) throw new BrokerError(`the cluster partition count ${GLOBAL_KEYS.partitionCount} keeps disappearing from Redis; check its eviction policy`, ErrorCode.REQUEST_TIMED_OUT, true);
       const total = await this.#scripts.run({ script: 'count-partitions', keys: [GLOBAL_KEYS.topics, GLOBAL_KEYS.partitionCount], args: [GLOBAL_KEYS.topicPrefix] });
       this.#log.info({ partitions: Number(total) }, 'started the cluster partition count from the existing topics');
     }
@@ -304,9 +309,11 @@ export class TopicStore {
         return { outcome: 'not-higher', before };
       case 'limit':
         return { outcome: 'over-cluster-limit', before, clusterPartitions };
-      default:
+      case 'ok':
         if (!validateOnly) await this.#announce(topic.topicId);
         return { outcome: 'ok', before };
+      default:
+        throw new BrokerError(`raise-partitions answered "${status}"`, ErrorCode.UNKNOWN_SERVER_ERROR, false);
     }
   }
 
