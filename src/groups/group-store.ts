@@ -61,17 +61,11 @@ export interface GroupWrite {
 }
 
 /** The members' record format (format 2), one JSON line before the metadata bytes. */
-interface MemberHeader {
+type MemberHeader = Omit<MemberSnapshot, 'memberId' | 'protocols' | 'assignment'> & {
   seq: number;
-  groupInstanceId: string | null;
-  clientId: string;
-  clientHost: string;
-  sessionTimeoutMs: number;
-  rebalanceTimeoutMs: number;
-  protocolType: string;
   /** Protocol name and metadata length, in the member's order of preference. */
   protocols: [string, number][];
-}
+};
 
 /** The group record of format 1 (the whole group) and 2 (`format` set, members elsewhere). */
 interface GroupRecord {
@@ -81,17 +75,8 @@ interface GroupRecord {
   protocolType: string | null;
   protocolName: string | null;
   leaderId: string | null;
-  members: {
-    memberId: string;
-    groupInstanceId: string | null;
-    clientId: string;
-    clientHost: string;
-    sessionTimeoutMs: number;
-    rebalanceTimeoutMs: number;
-    protocolType: string;
-    protocols: { name: string; metadata: string }[];
-    assignment: string;
-  }[];
+  /** Format 1 only: every member, metadata and assignment in base64. */
+  members: (Omit<MemberSnapshot, 'protocols' | 'assignment'> & { protocols: { name: string; metadata: string }[]; assignment: string })[];
 }
 
 function groupRecord(snap: GroupSnapshot): string {

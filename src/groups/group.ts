@@ -27,7 +27,8 @@ export interface Protocol {
   metadata: Buffer;
 }
 
-export interface Member {
+/** One member as persisted: what a new owner needs to continue the generation. */
+export interface MemberSnapshot {
   memberId: string;
   groupInstanceId: string | null;
   clientId: string;
@@ -37,6 +38,10 @@ export interface Member {
   protocolType: string;
   protocols: Protocol[];
   assignment: Buffer;
+}
+
+/** A member as the state machine keeps it: what is persisted, plus its timers and waiters. */
+export interface Member extends MemberSnapshot {
   lastHeartbeatMs: number;
   joinWaiter: ((r: JoinResult) => void) | null;
   syncWaiter: ((r: SyncResult) => void) | null;
@@ -90,18 +95,6 @@ export interface GroupOptions {
   now?: () => number;
 }
 
-/** One member as persisted: what a new owner needs to continue the generation. */
-export interface MemberSnapshot {
-  memberId: string;
-  groupInstanceId: string | null;
-  clientId: string;
-  clientHost: string;
-  sessionTimeoutMs: number;
-  rebalanceTimeoutMs: number;
-  protocolType: string;
-  protocols: Protocol[];
-  assignment: Buffer;
-}
 
 /**
  * The group's persistent state (the coordinator writes it after every transition). Buffers

@@ -11,7 +11,7 @@ import { ApiKey, ErrorCode } from '../../wire/index.js';
 import { GROUPS_SET, groupKeys } from '../../src/coordination/keys.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { GROUP_BROKER_ARGS, heartbeat, joinGroup, joinNew, subscription, syncGroup, untilRebalancing } from './raw-group.js';
+import { GROUP_BROKER_ARGS, heartbeat, joinGroup, stableTwo, subscription, syncGroup, syncTwo, untilRebalancing, type TwoMembers } from './raw-group.js';
 
 let cluster: Cluster;
 let redis: Redis;
@@ -80,28 +80,10 @@ async function writesDuring(groupId: string, action: () => Promise<unknown>): Pr
   return writes;
 }
 
-/** A Stable group of two: `a` leads, both synced `assigned-a` / `assigned-b`. */
-async function stableTwo(groupId: string): Promise<{ ca: RawClient; cb: RawClient; a: string; b: string; generationId: number }> {
+/** A Stable group of two on two new clients: `a` leads, both synced `assigned-a` / `assigned-b`. */
+async function stableGroup(groupId: string): Promise<{ ca: RawClient; cb: RawClient } & TwoMembers> {
   const [ca, cb] = [await client('client-a'), await client('client-b')];
-  const a = await joinNew(ca, 5, { groupId });
-  await syncGroup(ca, 3, { groupId, generationId: a.generationId, memberId: a.memberId });
-  const bFirst = await joinGroup(cb, 5, { groupId });
-  const bJoin = joinGroup(cb, 5, { groupId, memberId: bFirst.memberId });
-  await untilRebalancing(ca, groupId, a);
-  const aJoin = await joinGroup(ca, 5, { groupId, memberId: a.memberId });
-  const b = await bJoin;
-  await syncAll(groupId, { ca, cb, a: a.memberId, b: b.memberId, generationId: aJoin.generationId });
-  return { ca, cb, a: a.memberId, b: b.memberId, generationId: aJoin.generationId };
-}
-
-async function syncAll(groupId: string, g: { ca: RawClient; cb: RawClient; a: string; b: string; generationId: number }): Promise<void> {
-  const follower = syncGroup(g.cb, 3, { groupId, generationId: g.generationId, memberId: g.b });
-  const assignments = [
-    { memberId: g.a, assignment: Buffer.from('assigned-a') },
-    { memberId: g.b, assignment: Buffer.from('assigned-b') },
-  ];
-  expect((await syncGroup(g.ca, 3, { groupId, generationId: g.generationId, memberId: g.a, assignments })).errorCode).toBe(ErrorCode.NONE);
-  expect((await follower).errorCode).toBe(ErrorCode.NONE);
+  return { ca, cb, ...(await stableTwo(ca, cb, groupId)) };
 }
 
 /** The member record the coordinator writes: a JSON line, then the metadata. */
@@ -113,7 +95,7 @@ function memberRecord(seq: number, clientId: string, metadata: Buffer): Buffer {
 describe('group coordinator: state in Redis', () => {
   it('a group is stored as a group record and one hash field per member and per assignment', async () => {
     const groupId = 'store-layout';
-    const g = await stableTwo(groupId);
+    const g = await stableGroup(groupId);
     const keys = groupKeys(groupId);
     expect(JSON.parse((await redis.get(keys.state))!)).toEqual({ format: 2, state: 'Stable', generationId: 2, protocolType: 'consumer', protocolName: 'range', leaderId: g.a, members: [] });
     expect(await redis.hgetallBuffer(keys.members)).toEqual({
@@ -127,7 +109,7 @@ describe('group coordinator: state in Redis', () => {
 
   it('heartbeats and duplicate joins write nothing; a rebalance writes the record and drops assignments; SyncGroup writes assignments, never metadata', async () => {
     const groupId = 'store-writes';
-    const g = await stableTwo(groupId);
+    const g = await stableGroup(groupId);
     const gen = g.generationId;
     expect(
       await writesDuring(groupId, async () => {
@@ -153,13 +135,13 @@ describe('group coordinator: state in Redis', () => {
         expect((await aJoin).generationId).toBe(gen + 1);
       }),
     ).toEqual(['SET state', `HDEL a:${g.a}`, `HDEL a:${g.b}`]);
-    expect(await writesDuring(groupId, () => syncAll(groupId, { ...g, generationId: gen + 1 }))).toEqual(['SET state', `HSET a:${g.a}`, `HSET a:${g.b}`]);
+    expect(await writesDuring(groupId, () => syncTwo(g.ca, g.cb, groupId, { ...g, generationId: gen + 1 }))).toEqual(['SET state', `HSET a:${g.a}`, `HSET a:${g.b}`]);
     expect(await redis.hgetBuffer(groupKeys(groupId).members, `a:${g.b}`)).toEqual(Buffer.from('assigned-b'));
   });
 
   it("a member's record is written when its join changes its metadata; a member that leaves has its fields deleted", async () => {
     const groupId = 'store-member-changes';
-    const g = await stableTwo(groupId);
+    const g = await stableGroup(groupId);
     const gen = g.generationId;
     let bJoin!: ReturnType<typeof joinGroup>;
     expect(
@@ -175,7 +157,7 @@ describe('group coordinator: state in Redis', () => {
         expect((await bJoin).generationId).toBe(gen + 1);
       }),
     ).toEqual(['SET state', `HDEL a:${g.a}`, `HDEL a:${g.b}`]);
-    await syncAll(groupId, { ...g, generationId: gen + 1 });
+    await syncTwo(g.ca, g.cb, groupId, { ...g, generationId: gen + 1 });
     expect(
       await writesDuring(groupId, async () => {
         const left = await g.cb.send(ApiKey.LeaveGroup, 3, { groupId, memberId: '', members: [{ memberId: g.b, groupInstanceId: null, reason: null }] });

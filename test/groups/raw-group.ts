@@ -166,3 +166,55 @@ export async function untilRebalancing(client: RawClient, groupId: string, membe
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** Two members of one generation: their member ids and the generation. */
+export interface TwoMembers {
+  a: string;
+  b: string;
+  generationId: number;
+}
+
+function ok(what: string, code: number): void {
+  if (code !== ErrorCode.NONE) throw new Error(`${what} failed with error ${code}`);
+}
+
+/**
+ * Two members joined in one generation, neither synced yet (CompletingRebalance): `a` (on
+ * `ca`) joins and syncs alone, `b` (on `cb`) joins (KIP-394's two steps unless static), and
+ * `a` rejoins. `first`/`second` add join options, e.g. a group instance id.
+ */
+export async function twoJoined(ca: RawClient, cb: RawClient, groupId: string, first: Partial<JoinOptions> = {}, second: Partial<JoinOptions> = {}): Promise<TwoMembers> {
+  const a = first.groupInstanceId ? await joinGroup(ca, 5, { groupId, ...first }) : await joinNew(ca, 5, { groupId, ...first });
+  ok(`first join of ${groupId}`, a.errorCode);
+  ok(`first sync of ${groupId}`, (await syncGroup(ca, 3, { groupId, generationId: a.generationId, memberId: a.memberId, groupInstanceId: first.groupInstanceId ?? null })).errorCode);
+  const bFirst = await joinGroup(cb, 5, { groupId, ...second });
+  const bJoin = second.groupInstanceId ? Promise.resolve(bFirst) : joinGroup(cb, 5, { groupId, ...second, memberId: bFirst.memberId });
+  await untilRebalancing(ca, groupId, a);
+  const aJoin = await joinGroup(ca, 5, { groupId, ...first, memberId: a.memberId });
+  const b = await bJoin;
+  ok(`rejoin of ${groupId}`, aJoin.errorCode);
+  ok(`second member's join of ${groupId}`, b.errorCode);
+  if (b.generationId !== aJoin.generationId) throw new Error(`${groupId}: members joined generations ${aJoin.generationId} and ${b.generationId}`);
+  return { a: a.memberId, b: b.memberId, generationId: aJoin.generationId };
+}
+
+/**
+ * Syncs two joined members ({@link twoJoined}) in generation `g.generationId`: `a` leads with
+ * assignments `assigned-a` and `assigned-b`.
+ */
+export async function syncTwo(ca: RawClient, cb: RawClient, groupId: string, g: TwoMembers, first: Partial<JoinOptions> = {}, second: Partial<JoinOptions> = {}): Promise<void> {
+  const follower = syncGroup(cb, 3, { groupId, generationId: g.generationId, memberId: g.b, groupInstanceId: second.groupInstanceId ?? null });
+  const assignments = [
+    { memberId: g.a, assignment: Buffer.from('assigned-a') },
+    { memberId: g.b, assignment: Buffer.from('assigned-b') },
+  ];
+  ok(`leader's sync of ${groupId}`, (await syncGroup(ca, 3, { groupId, generationId: g.generationId, memberId: g.a, groupInstanceId: first.groupInstanceId ?? null, assignments })).errorCode);
+  ok(`follower's sync of ${groupId}`, (await follower).errorCode);
+}
+
+/** A Stable group of two: {@link twoJoined}, then {@link syncTwo}. */
+export async function stableTwo(ca: RawClient, cb: RawClient, groupId: string, first: Partial<JoinOptions> = {}, second: Partial<JoinOptions> = {}): Promise<TwoMembers> {
+  const g = await twoJoined(ca, cb, groupId, first, second);
+  await syncTwo(ca, cb, groupId, g, first, second);
+  return g;
+}

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode, type DescribeGroupsResponseDescribedGroup, type JoinGroupResponse } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, heartbeat, joinGroup, joinNew, subscription, syncGroup, untilRebalancing, type JoinOptions } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, heartbeat, joinGroup, joinNew, stableTwo, subscription, syncGroup, untilRebalancing, type JoinOptions, type TwoMembers } from '../groups/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 
@@ -196,28 +196,10 @@ async function describeGroup(c: RawClient, groupId: string): Promise<DescribeGro
   return (await c.send(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false })).groups[0]!;
 }
 
-/**
- * A Stable group of two members: `first` joins and syncs alone (generation 1), `second` joins
- * (KIP-394 two steps unless static), `first` rejoins, and both sync generation 2.
- */
-async function stableTwo(groupId: string, first: Partial<JoinOptions>, second: Partial<JoinOptions>): Promise<{ ca: RawClient; cb: RawClient; a: string; b: string; generationId: number }> {
+/** A Stable group of two members on two new clients ({@link stableTwo}). */
+async function stableGroup(groupId: string, first: Partial<JoinOptions>, second: Partial<JoinOptions>): Promise<{ ca: RawClient; cb: RawClient } & TwoMembers> {
   const [ca, cb] = [await client('first'), await client('second')];
-  const a = first.groupInstanceId ? await joinGroup(ca, 5, { groupId, ...first }) : await joinNew(ca, 5, { groupId, ...first });
-  expect((await syncGroup(ca, 3, { groupId, generationId: a.generationId, memberId: a.memberId, groupInstanceId: first.groupInstanceId ?? null })).errorCode).toBe(ErrorCode.NONE);
-  const bFirst = await joinGroup(cb, 5, { groupId, ...second });
-  const bJoin = second.groupInstanceId ? Promise.resolve(bFirst) : joinGroup(cb, 5, { groupId, ...second, memberId: bFirst.memberId });
-  await untilRebalancing(ca, groupId, a);
-  const aJoin = await joinGroup(ca, 5, { groupId, ...first, memberId: a.memberId });
-  const b = await bJoin;
-  expect([aJoin.errorCode, b.errorCode, b.generationId]).toEqual([ErrorCode.NONE, ErrorCode.NONE, aJoin.generationId]);
-  const followerSync = syncGroup(cb, 3, { groupId, generationId: b.generationId, memberId: b.memberId, groupInstanceId: second.groupInstanceId ?? null });
-  const assignments = [
-    { memberId: a.memberId, assignment: Buffer.from('assigned-a') },
-    { memberId: b.memberId, assignment: Buffer.from('assigned-b') },
-  ];
-  expect((await syncGroup(ca, 3, { groupId, generationId: aJoin.generationId, memberId: a.memberId, groupInstanceId: first.groupInstanceId ?? null, assignments })).errorCode).toBe(ErrorCode.NONE);
-  expect((await followerSync).errorCode).toBe(ErrorCode.NONE);
-  return { ca, cb, a: a.memberId, b: b.memberId, generationId: aJoin.generationId };
+  return { ca, cb, ...(await stableTwo(ca, cb, groupId, first, second)) };
 }
 
 describe('JoinGroup: limits', () => {
@@ -266,7 +248,7 @@ describe('JoinGroup: limits', () => {
 
   it('group.max.size: a new member of a full group gets GROUP_MAX_SIZE_REACHED; its members, and a static member restarting, are taken back', async () => {
     const groupId = 'join-full';
-    const g = await stableTwo(groupId, { groupInstanceId: 'instance-s' }, {});
+    const g = await stableGroup(groupId, { groupInstanceId: 'instance-s' }, {});
     const cc = await client('third');
     // No member id is handed out (v4+ would otherwise answer MEMBER_ID_REQUIRED first).
     expect(await joinGroup(cc, 5, { groupId })).toEqual(refused(ErrorCode.GROUP_MAX_SIZE_REACHED));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, assignment, heartbeat, joinGroup, joinNew, stableSingleMember, subscription, syncGroup, untilRebalancing } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, assignment, heartbeat, joinGroup, stableSingleMember, subscription, syncGroup, twoJoined } from '../groups/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 
@@ -26,23 +26,16 @@ afterAll(async () => {
 });
 
 /** Two members in generation `generationId`, both joined, neither synced (CompletingRebalance). */
-async function twoJoined(groupId: string): Promise<{ ca: RawClient; cb: RawClient; leader: string; follower: string; generationId: number }> {
+async function joinedGroup(groupId: string): Promise<{ ca: RawClient; cb: RawClient; leader: string; follower: string; generationId: number }> {
   const [ca, cb] = [await client(), await client()];
-  const a = await joinNew(ca, 5, { groupId });
-  await syncGroup(ca, 3, { groupId, generationId: a.generationId, memberId: a.memberId });
-  const bFirst = await joinGroup(cb, 5, { groupId });
-  const bJoin = joinGroup(cb, 5, { groupId, memberId: bFirst.memberId });
-  await untilRebalancing(ca, groupId, a);
-  const aJoin = await joinGroup(ca, 5, { groupId, memberId: a.memberId });
-  const b = await bJoin;
-  expect(b.generationId).toBe(aJoin.generationId);
-  return { ca, cb, leader: a.memberId, follower: b.memberId, generationId: aJoin.generationId };
+  const g = await twoJoined(ca, cb, groupId);
+  return { ca, cb, leader: g.a, follower: g.b, generationId: g.generationId };
 }
 
 describe('SyncGroup', () => {
   it('followers wait for the leader; everyone gets its own assignment (v5 with protocol type and name)', async () => {
     const groupId = 'sync-basic';
-    const g = await twoJoined(groupId);
+    const g = await joinedGroup(groupId);
     const aAssign = assignment({ t: [0, 1] });
     const bAssign = assignment({ t: [2, 3] });
     const followerSync = syncGroup(g.cb, 5, { groupId, generationId: g.generationId, memberId: g.follower, protocolType: 'consumer', protocolName: 'range' });
@@ -67,7 +60,7 @@ describe('SyncGroup', () => {
 
   it('a member the leader leaves out gets an empty assignment', async () => {
     const groupId = 'sync-missing';
-    const g = await twoJoined(groupId);
+    const g = await joinedGroup(groupId);
     const followerSync = syncGroup(g.cb, 3, { groupId, generationId: g.generationId, memberId: g.follower });
     await syncGroup(g.ca, 3, { groupId, generationId: g.generationId, memberId: g.leader, assignments: [{ memberId: g.leader, assignment: assignment({ t: [0] }) }] });
     expect(await followerSync).toMatchObject({ errorCode: ErrorCode.NONE, assignment: Buffer.alloc(0) });
@@ -92,7 +85,7 @@ describe('SyncGroup', () => {
 
   it('answers REBALANCE_IN_PROGRESS during PreparingRebalance, and to a follower waiting when a new member joins', async () => {
     const groupId = 'sync-rebalance';
-    const g = await twoJoined(groupId);
+    const g = await joinedGroup(groupId);
     const waiting = syncGroup(g.cb, 3, { groupId, generationId: g.generationId, memberId: g.follower });
     const cc = await client();
     const cFirst = await joinGroup(cc, 5, { groupId });
@@ -111,7 +104,7 @@ describe('SyncGroup: assignment limits', () => {
   // nothing, and the group stays in the generation.
   it("a leader's assignment over a limit gets UNKNOWN_SERVER_ERROR; the follower keeps waiting in the generation and gets the next valid assignment", async () => {
     const groupId = 'sync-too-big';
-    const g = await twoJoined(groupId);
+    const g = await joinedGroup(groupId);
     const followerSync = syncGroup(g.cb, 5, { groupId, generationId: g.generationId, memberId: g.follower });
     // Both members' metadata: 'range' and subscription(['t']) each.
     const metadataBytes = 2 * ('range'.length + subscription(['t']).length);
