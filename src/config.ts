@@ -68,6 +68,8 @@ export interface BrokerConfig {
    * queued.max.request.bytes); reading pauses across connections while it is spent.
    */
   queuedMaxRequestBytes: number;
+  /** How long a request frame may take to arrive once its length is read; slower ones close the connection. */
+  requestReceiveTimeoutMs: number;
   /** Most client connections one broker holds; more are closed as they arrive. */
   maxConnections: number;
   /** Most client connections from one IP address. */
@@ -138,6 +140,7 @@ export const BROKER_OPTIONS: readonly OptionSpec[] = [
   { key: 'fetchMaxBytes', flag: 'fetch-max-bytes', kind: 'int', default: String(55 * 1024 * 1024), min: 1024, max: 2147483647, help: 'largest Fetch response; a request asking for more gets this much (Kafka fetch.max.bytes)' },
   { key: 'maxDecompressedBatchBytes', flag: 'max-decompressed-batch-bytes', kind: 'int', default: String(64 * 1024 * 1024), min: 1024, max: 1024 * 1024 * 1024, help: 'largest size a compressed produced batch may expand to; larger ones are refused' },
   { key: 'queuedMaxRequestBytes', flag: 'queued-max-request-bytes', kind: 'int', default: String(256 * 1024 * 1024), min: 1024, max: Number.MAX_SAFE_INTEGER, help: 'request bytes being received or queued, over all connections, before reading pauses (Kafka queued.max.request.bytes)' },
+  { key: 'requestReceiveTimeoutMs', flag: 'request-receive-timeout-ms', kind: 'int', default: '60000', min: 100, max: 2147483647, help: 'close a connection whose request frame has not fully arrived this long after its length did' },
   { key: 'maxConnections', flag: 'max-connections', kind: 'int', default: '10000', min: 1, max: 1000000, help: 'most client connections per broker; more are closed as they arrive' },
   { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', kind: 'int', default: '1000', min: 1, max: 1000000, help: 'most client connections from one IP address' },
   { key: 'groupMaxSize', flag: 'group-max-size', kind: 'int', default: '1000', min: 1, max: 2147483647, help: 'most members of one consumer group (Kafka group.max.size)' },

@@ -6,7 +6,10 @@
  *
  * Every frame draws on the broker-wide request budget (`request-budget.ts`) from the moment
  * its length is read until its request has been handled; a frame the budget cannot cover
- * stops the connection's reading until it can.
+ * stops the connection's reading until it can. Once admitted, a frame's body must arrive
+ * within `--request-receive-timeout-ms`, or the connection is closed and its bytes returned:
+ * otherwise a client could hold budget for ever by sending part of a frame and then a byte
+ * now and then.
  */
 import type { Socket } from 'node:net';
 import {
@@ -63,6 +66,14 @@ export class Connection {
   #granted = false;
   #closed = false;
   #idleTimer: NodeJS.Timeout | null = null;
+  /**
+   * The receive deadline of the frame whose body is arriving, made on the first frame that
+   * spans reads and re-armed for each later one; it may fire after its frame has completed,
+   * and then does nothing.
+   */
+  #receiveTimer: NodeJS.Timeout | null = null;
+  /** An admitted frame's body is arriving, and #receiveTimer runs for it. */
+  #receiving = false;
   readonly #onClose: (c: Connection) => void;
 
   constructor(socket: Socket, broker: Broker, handlers: HandlerTable, onClose: (c: Connection) => void) {
@@ -105,6 +116,7 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    if (this.#receiveTimer) clearTimeout(this.#receiveTimer);
     // Everything this connection reserved goes back now, partial frame included; handlers
     // still running for it keep their frames until they finish, but their answers are
     // dropped, and what they keep (the ingest buffer, caches) has bounds of its own.
@@ -115,6 +127,12 @@ export class Connection {
     this.#onClose(this);
   }
 
+  /**
+   * Marks activity for the idle check. Every read counts, a partial frame's too: a frame that
+   * never completes is bounded by its receive deadline instead, so this timer only judges the
+   * silence between requests. A client with a request in flight (a consumer's long-poll Fetch)
+   * is never idle, however long the request takes.
+   */
   #touch(): void {
     if (this.#idleTimer) this.#idleTimer.refresh();
     else {
@@ -139,6 +157,8 @@ export class Connection {
       this.close('bad frame');
       return;
     }
+    // Any frame completed by this read was the one whose deadline ran, if one did.
+    this.#watchReceive(frames.length > 0);
     this.#dispatch(frames);
   }
 
@@ -147,6 +167,46 @@ export class Connection {
     if (this.#budget.reserve(size)) return true;
     this.#updateReading();
     return false;
+  }
+
+  /**
+   * Runs after the decoder has taken bytes or admitted a held frame: starts the receive
+   * deadline when an admitted frame's body is still arriving and either no deadline runs or
+   * `newFrame` says the frame it ran for has completed; stops it when no body is arriving.
+   * A frame that arrives within one read never gets here with a body arriving, so it costs
+   * one check per read and no timer work.
+   */
+  #watchReceive(newFrame: boolean): void {
+    if (this.#decoder.receivingFrameBytes < 0) {
+      this.#receiving = false;
+      return;
+    }
+    if (this.#receiving && !newFrame) return;
+    this.#receiving = true;
+    if (this.#receiveTimer) {
+      // One timer per connection, re-armed from now (whether still pending or already fired).
+      this.#receiveTimer.refresh();
+    } else {
+      this.#receiveTimer = setTimeout(() => this.#onReceiveDeadline(), this.#broker.config.requestReceiveTimeoutMs);
+      this.#receiveTimer.unref();
+    }
+  }
+
+  #onReceiveDeadline(): void {
+    if (this.#closed || !this.#receiving) return;
+    // The clock runs even while this connection's reading is paused for its own in-flight
+    // requests or unread responses: the client decides how long those take (a long-poll
+    // Fetch may ask to wait for days), so pausing the clock would reopen the hole. Clients
+    // give up on requests sooner themselves (request.timeout.ms, 30 s by default).
+    this.#log.warn(
+      {
+        frameBytes: this.#decoder.receivingFrameBytes,
+        receivedBytes: this.#decoder.receivedFrameBytes,
+        timeoutMs: this.#broker.config.requestReceiveTimeoutMs,
+      },
+      'request frame not received within --request-receive-timeout-ms of its admission; closing connection and freeing its request memory',
+    );
+    this.close('request receive timeout');
   }
 
   #onBudgetGranted(): void {
@@ -172,6 +232,9 @@ export class Connection {
           this.close('bad frame');
           return;
         }
+        // The held frame has just been admitted: its deadline starts now, not when its length
+        // arrived, since the wait for the budget was the broker's doing.
+        this.#watchReceive(true);
       }
     } finally {
       this.#dispatching = false;

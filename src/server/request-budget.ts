@@ -10,17 +10,31 @@
  * Kafka's pool treats every request alike, so a few clients that send most of a huge frame
  * and stop can hold all of it while every other connection waits. Here frames are of two
  * classes:
- * - **large** frames (over a sixteenth of the budget) may together hold at most half of it
- *   (a single large frame bigger than that half is admitted only while no other large frame
- *   is held), and queue among themselves;
+ * - **large** frames (over {@link RequestBudget.largeFrameBytes}: a sixteenth of the budget,
+ *   but never more than 1 MiB, the default `max.request.size` of Kafka producers) may together
+ *   hold at most half of the budget (a single large frame bigger than that half is admitted
+ *   only while no other large frame is held), and queue among themselves;
  * - **small** frames may use all of the budget the large ones leave, and queue among
  *   themselves, never behind a large frame.
- * So stalled huge frames can hold at most half of the budget, and ordinary requests (Kafka
- * producers send at most `max.request.size`, 1 MiB, by default) keep flowing beside them. The
- * budget is never exceeded: bytes in use ≤ capacity at all times. With the budget at least
- * twice `socket.request.max.bytes` (the defaults: 256 and 100 MiB) the large half is never
- * exceeded either.
+ * So anything bigger than an ordinary request can hold at most half of the budget, and
+ * ordinary requests keep flowing beside stalled huge frames. The budget is never exceeded:
+ * bytes in use ≤ capacity at all times. With the budget at least twice
+ * `socket.request.max.bytes` (the defaults: 256 and 100 MiB) the large half is never exceeded
+ * either.
+ *
+ * Classes alone cannot stop clients that stall in the middle of many small frames (256 of
+ * 1 MiB fill the default budget), so a frame must also arrive in time: the connection that
+ * holds an admitted frame closes when its body has not fully arrived
+ * `--request-receive-timeout-ms` (60 s) after admission, returning its bytes (see
+ * `connection.ts`). A frame's wait in the queue does not count, since the broker, not the
+ * client, holds it back. A stalled frame therefore holds budget for at most that long, and as
+ * a new frame never overtakes a waiting one of its class, a client that reconnects to stall
+ * again queues behind the frames already waiting: each waiting frame is reached once the
+ * frames ahead of it have been handled or timed out.
  */
+
+/** The most a small frame can be: Kafka producers' default `max.request.size`. */
+const SMALL_FRAME_CEILING_BYTES = 1024 * 1024;
 
 /** Accounts waiting for bytes, oldest first, of one class of frames. */
 type WaitQueue = BudgetAccount[];
@@ -29,7 +43,10 @@ type WaitQueue = BudgetAccount[];
 export class RequestBudget {
   /** Bytes that may be reserved at once. */
   readonly capacity: number;
-  /** Frames larger than this are large: together they may hold at most {@link largeShare}. */
+  /**
+   * Frames larger than this are large: together they may hold at most {@link largeShare}. A
+   * sixteenth of the capacity, at most 1 MiB.
+   */
   readonly largeFrameBytes: number;
   /** The most that large frames may hold together (half the capacity). */
   readonly largeShare: number;
@@ -42,7 +59,7 @@ export class RequestBudget {
   constructor(capacityBytes: number) {
     if (!(capacityBytes > 0)) throw new RangeError(`request budget ${capacityBytes} must be positive`);
     this.capacity = capacityBytes;
-    this.largeFrameBytes = Math.floor(capacityBytes / 16);
+    this.largeFrameBytes = Math.min(Math.floor(capacityBytes / 16), SMALL_FRAME_CEILING_BYTES);
     this.largeShare = Math.floor(capacityBytes / 2);
   }
 

@@ -102,6 +102,29 @@ describe('FrameDecoder', () => {
     expect(d.admitHeld()).toEqual([]);
   });
 
+  it('tells which admitted frame is still arriving and how much of it has, never a held or finished one', () => {
+    let open = false;
+    const d = new FrameDecoder(1 << 20, () => open);
+    const all = framed(c, a);
+    // Nothing admitted yet: a partial length, then a frame held for admission.
+    expect(d.push(all.subarray(0, 2))).toEqual([]);
+    expect([d.receivingFrameBytes, d.receivedFrameBytes]).toEqual([-1, 0]);
+    expect(d.push(all.subarray(2, 300))).toEqual([]);
+    expect([d.heldFrameBytes, d.receivingFrameBytes]).toEqual([1000, -1]);
+    // Admitted: the body that came while it was held counts as arrived.
+    open = true;
+    expect(d.admitHeld()).toEqual([]);
+    expect([d.heldFrameBytes, d.receivingFrameBytes, d.receivedFrameBytes]).toEqual([-1, 1000, 296]);
+    expect(d.push(all.subarray(300, 900))).toEqual([]);
+    expect([d.receivingFrameBytes, d.receivedFrameBytes]).toEqual([1000, 896]);
+    // Completed, with the next frame whole in the same chunk: nothing is arriving.
+    expect(d.push(all.subarray(900)).map((f) => f.length)).toEqual([c.length, a.length]);
+    expect([d.receivingFrameBytes, d.receivedFrameBytes]).toEqual([-1, 0]);
+    // A frame that arrives within one chunk is never reported as arriving.
+    expect(d.push(framed(c)).map((f) => f.length)).toEqual([c.length]);
+    expect(d.receivingFrameBytes).toBe(-1);
+  });
+
   it('refuses an oversized length before asking for admission', () => {
     const asked: number[] = [];
     const d = new FrameDecoder(1024, (size) => {

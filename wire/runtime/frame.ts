@@ -51,6 +51,20 @@ export class FrameDecoder {
   }
 
   /**
+   * The length of the admitted frame whose body is still arriving, or -1 when there is none
+   * (between frames, before a length is complete, or while a frame is held). Such a frame is
+   * always being assembled: an admitted frame whose body is all buffered is returned at once.
+   */
+  get receivingFrameBytes(): number {
+    return this.#assembly === null ? -1 : this.#assembly.length;
+  }
+
+  /** How much of the {@link receivingFrameBytes} frame's body has arrived (0 when none). */
+  get receivedFrameBytes(): number {
+    return this.#filled;
+  }
+
+  /**
    * Adds a chunk and returns every frame now complete, in order. Throws WireError for a
    * negative or oversized length; the caller should then close the connection. While a frame
    * is held for admission, chunks are only buffered.
