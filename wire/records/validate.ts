@@ -245,10 +245,31 @@ export function validateRecords(view: RecordBatchView, region: Buffer, policy: R
       } else {
         keyLength = varint(region, recordEnd, 'key length');
       }
-      skipBytes(keyLength, recordEnd, 'key', true);
-      const valueLength = varint(region, recordEnd, 'value length');
-      skipBytes(valueLength, recordEnd, 'value', true);
-      const headerCount = varint(region, recordEnd, 'header count');
+      if (keyLength >= 0 && keyLength <= recordEnd - at) at += keyLength;
+      else skipBytes(keyLength, recordEnd, 'key', true);
+      // Values of 64 B to 8 KiB have a two-byte length: in line too.
+      b = region[at]!;
+      let valueLength: number;
+      if (b < 0x80 && at < recordEnd) {
+        valueLength = (b >>> 1) ^ -(b & 1);
+        at++;
+      } else if (at + 1 < recordEnd && region[at + 1]! < 0x80) {
+        const u = (b & 0x7f) | (region[at + 1]! << 7);
+        valueLength = (u >>> 1) ^ -(u & 1);
+        at += 2;
+      } else {
+        valueLength = varint(region, recordEnd, 'value length');
+      }
+      if (valueLength >= 0 && valueLength <= recordEnd - at) at += valueLength;
+      else skipBytes(valueLength, recordEnd, 'value', true);
+      b = region[at]!;
+      let headerCount: number;
+      if (b < 0x80 && at < recordEnd) {
+        headerCount = (b >>> 1) ^ -(b & 1);
+        at++;
+      } else {
+        headerCount = varint(region, recordEnd, 'header count');
+      }
       // Each header takes at least two bytes (its two lengths), so a larger count cannot fit.
       if (headerCount < 0 || headerCount > (recordEnd - at) >> 1) {
         throw new MalformedRecord(`it declares ${headerCount} headers in the ${recordEnd - at} bytes left`);
