@@ -77,8 +77,30 @@ function truncated(field: string): MalformedRecord {
   return new MalformedRecord(`its ${field} runs past the end of the record`);
 }
 
-/** Reads a zigzag varint (int32) at `at`, as Kafka's ByteUtils.readVarint does: at most 5 bytes. */
+/**
+ * Reads a zigzag varint (int32) at `at`, as Kafka's ByteUtils.readVarint does: at most 5
+ * bytes. The one- and two-byte forms (every delta, and lengths below 8 KiB) are read here in
+ * a function small enough for V8 to inline into the walk; longer ones by {@link longVarint}.
+ */
 function varint(buf: Buffer, end: number, field: string): number {
+  const b = buf[at]!;
+  if (b < 0x80 && at < end) {
+    at++;
+    return (b >>> 1) ^ -(b & 1);
+  }
+  if (at + 1 < end) {
+    const c = buf[at + 1]!;
+    if (c < 0x80) {
+      const u = (b & 0x7f) | (c << 7);
+      at += 2;
+      return (u >>> 1) ^ -(u & 1);
+    }
+  }
+  return longVarint(buf, end, field);
+}
+
+/** {@link varint}'s general case: any length, and the errors. */
+function longVarint(buf: Buffer, end: number, field: string): number {
   if (at >= end) throw truncated(field);
   let b = buf[at++]!;
   if (b < 0x80) return (b >>> 1) ^ -(b & 1);
@@ -102,6 +124,24 @@ function varint(buf: Buffer, end: number, field: string): number {
  * refused (LogAppendTime topics ignore record timestamps).
  */
 function varlong(buf: Buffer, end: number, field: string): number {
+  const b = buf[at]!;
+  if (b < 0x80 && at < end) {
+    at++;
+    return (b >>> 1) ^ -(b & 1);
+  }
+  if (at + 1 < end) {
+    const c = buf[at + 1]!;
+    if (c < 0x80) {
+      const u = (b & 0x7f) | (c << 7);
+      at += 2;
+      return (u >>> 1) ^ -(u & 1);
+    }
+  }
+  return longVarlong(buf, end, field);
+}
+
+/** {@link varlong}'s general case: more than one byte, and the errors. */
+function longVarlong(buf: Buffer, end: number, field: string): number {
   if (at >= end) throw truncated(field);
   let b = buf[at++]!;
   if (b < 0x80) return (b >>> 1) ^ -(b & 1);
@@ -215,61 +255,19 @@ export function validateRecords(view: RecordBatchView, region: Buffer, policy: R
       const recordEnd = at + length;
       if (at >= recordEnd) throw truncated('attributes');
       at++; // attributes: unused by Kafka, kept as sent
-      // The deltas and the key length are almost always one byte: read those in line, and
-      // leave longer ones to the general readers (a sixth of the walk's time, measured).
-      let b = region[at]!;
-      let timestampDelta: number;
-      if (b < 0x80 && at < recordEnd) {
-        timestampDelta = (b >>> 1) ^ -(b & 1);
-        at++;
-      } else {
-        timestampDelta = varlong(region, recordEnd, 'timestamp delta');
-      }
-      b = region[at]!;
-      let offsetDelta: number;
-      if (b < 0x80 && at < recordEnd) {
-        offsetDelta = (b >>> 1) ^ -(b & 1);
-        at++;
-      } else {
-        offsetDelta = varint(region, recordEnd, 'offset delta');
-      }
+      const timestampDelta = varlong(region, recordEnd, 'timestamp delta');
+      const offsetDelta = varint(region, recordEnd, 'offset delta');
       // Kafka rewrites a compressed batch whose deltas are not 0, 1, 2, … and stores an
       // uncompressed one as sent; Strata stores batches as sent and refuses both, since such
       // deltas give consumers offsets that belong to other batches.
       if (offsetDelta !== i) throw new MalformedRecord(`its offset delta is ${offsetDelta}; record ${i} of a produced batch must use ${i}`);
-      b = region[at]!;
-      let keyLength: number;
-      if (b < 0x80 && at < recordEnd) {
-        keyLength = (b >>> 1) ^ -(b & 1);
-        at++;
-      } else {
-        keyLength = varint(region, recordEnd, 'key length');
-      }
+      const keyLength = varint(region, recordEnd, 'key length');
       if (keyLength >= 0 && keyLength <= recordEnd - at) at += keyLength;
       else skipBytes(keyLength, recordEnd, 'key', true);
-      // Values of 64 B to 8 KiB have a two-byte length: in line too.
-      b = region[at]!;
-      let valueLength: number;
-      if (b < 0x80 && at < recordEnd) {
-        valueLength = (b >>> 1) ^ -(b & 1);
-        at++;
-      } else if (at + 1 < recordEnd && region[at + 1]! < 0x80) {
-        const u = (b & 0x7f) | (region[at + 1]! << 7);
-        valueLength = (u >>> 1) ^ -(u & 1);
-        at += 2;
-      } else {
-        valueLength = varint(region, recordEnd, 'value length');
-      }
+      const valueLength = varint(region, recordEnd, 'value length');
       if (valueLength >= 0 && valueLength <= recordEnd - at) at += valueLength;
       else skipBytes(valueLength, recordEnd, 'value', true);
-      b = region[at]!;
-      let headerCount: number;
-      if (b < 0x80 && at < recordEnd) {
-        headerCount = (b >>> 1) ^ -(b & 1);
-        at++;
-      } else {
-        headerCount = varint(region, recordEnd, 'header count');
-      }
+      const headerCount = varint(region, recordEnd, 'header count');
       // Each header takes at least two bytes (its two lengths), so a larger count cannot fit.
       if (headerCount < 0 || headerCount > (recordEnd - at) >> 1) {
         throw new MalformedRecord(`it declares ${headerCount} headers in the ${recordEnd - at} bytes left`);
