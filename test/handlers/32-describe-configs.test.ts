@@ -129,6 +129,20 @@ describe('DescribeConfigs, brokers', () => {
     ]);
   });
 
+  it('lists the request, connection, group and partition limits under their Kafka names, Strata-only ones as strata.*', async () => {
+    const keys = ['fetch.max.bytes', 'group.max.size', 'max.connections', 'max.connections.per.ip', 'queued.max.request.bytes', 'strata.max.partitions', 'strata.request.receive.timeout.ms'];
+    const res = await client.send(32, 4, request(ConfigResourceType.BROKER, String(nodeId), keys));
+    expect(res.results[0]!.configs.map((c) => [c.name, c.value, c.configType])).toEqual([
+      ['fetch.max.bytes', String(55 * 1024 * 1024), ConfigType.INT],
+      ['group.max.size', '1000', ConfigType.INT],
+      ['max.connections', '10000', ConfigType.INT],
+      ['max.connections.per.ip', '1000', ConfigType.INT],
+      ['queued.max.request.bytes', String(256 * 1024 * 1024), ConfigType.LONG],
+      ['strata.max.partitions', '100000', ConfigType.INT],
+      ['strata.request.receive.timeout.ms', '60000', ConfigType.INT],
+    ]);
+  });
+
   it('v0 marks only built-in defaults as isDefault', async () => {
     const res = await client.send(32, 0, request(ConfigResourceType.BROKER, String(nodeId), ['num.partitions', 'log.segment.bytes']));
     expect(res.results[0]!.configs.map((c) => [c.name, c.value, c.isDefault, c.readOnly])).toEqual([
