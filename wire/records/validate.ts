@@ -124,6 +124,8 @@ function longVarint(buf: Buffer, end: number, field: string): number {
  * refused (LogAppendTime topics ignore record timestamps).
  */
 function varlong(buf: Buffer, end: number, field: string): number {
+  // The short forms are varint's, written out again on purpose: sharing them (a reader
+  // passed in, or a packed return value) kept V8 from inlining and cost ~25% of the walk.
   const b = buf[at]!;
   if (b < 0x80 && at < end) {
     at++;
