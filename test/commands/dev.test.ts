@@ -16,6 +16,7 @@ import { ErrorCode } from '../../wire/index.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { readAll } from '../helpers/read-all.js';
 import { createTopic, produce } from '../helpers/topics.js';
+import { waitFor } from '../faults/support.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -95,22 +96,6 @@ async function startDev(args: string[]): Promise<{ proc: ChildProcess; out: () =
     await new Promise((r) => setTimeout(r, 100));
   }
   return { proc, out: () => out, err: () => err };
-}
-
-/** Polls `check` (bounded) until it returns a value other than undefined. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** The permission bits of `p`. */
