@@ -1,29 +1,26 @@
 /**
- * One broker process: the Kafka listener, the services handlers use, and the lifecycle
- * (start: connect Redis, register, listen; stop: drain, flush, deregister).
+ * The composition root of one broker process (docs/architecture.md §2): builds the services
+ * from the configuration, starts them in order (Redis, registration, coordinators, the
+ * partition log, the Kafka listener, admin HTTP) and stops them in reverse, draining first.
+ * Nothing here handles a request: handlers see only `Services`, the listener only its limits,
+ * the handler table and those services.
  */
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
-import { BrokerRegistry, type BrokerInfo } from './cluster/registry.js';
-import { rendezvousOrder } from './cluster/routing.js';
+import { BrokerRegistry } from './cluster/registry.js';
+import { Placement } from './cluster/routing.js';
 import { GLOBAL_KEYS } from './cluster/keys.js';
 import { TopicStore } from './cluster/topics.js';
 import type { BrokerConfig } from './config.js';
 import { HIGH_WATERMARK_CHANNEL } from './coordination/keys.js';
-import { PartitionState, type PartitionRef } from './coordination/partition-state.js';
 import { createCommandClient, createSubscriberClient, waitReady } from './coordination/redis.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { HANDLERS } from './handlers/index.js';
 import type { Handler } from './handlers/handler.js';
-import { ByteLru } from './log/cache.js';
-import type { SegmentPieces } from './log/segment.js';
-import { IngestBuffer } from './log/ingest.js';
-import { HighWatermarkNotifier, partitionKey } from './log/notifier.js';
-import { LogReader } from './log/reader.js';
-import { findInRun, type OffsetAndTimestamp } from './log/timestamps.js';
+import type { Services } from './handlers/services.js';
+import { PartitionLog } from './log/partition-log.js';
+import { AdminHttp } from './observability/admin-http.js';
 import type { Logger } from './observability/logger.js';
-import { Connection } from './server/connection.js';
-import { ConnectionLimits } from './server/connection-limits.js';
+import { metricsText } from './observability/metrics.js';
+import { KafkaListener } from './server/listener.js';
 import { RequestBudget } from './server/request-budget.js';
 import { openObjectStore, type ObjectStore } from './storage/index.js';
 import { TransactionCoordinator } from './txn/coordinator.js';
@@ -39,21 +36,16 @@ export class Broker {
   readonly store: ObjectStore;
   readonly topics: TopicStore;
   readonly registry: BrokerRegistry;
-  readonly partitions: PartitionState;
-  readonly notifier = new HighWatermarkNotifier();
-  readonly writeCache: ByteLru<SegmentPieces>;
-  readonly blockCache: ByteLru;
-  readonly reader: LogReader;
+  readonly partitionLog: PartitionLog;
   readonly producerIds: ProducerIdAllocator;
   readonly groups: GroupCoordinator;
   readonly txns: TransactionCoordinator;
   /** Broker-wide bound on request bytes being received or waiting to be handled. */
   readonly requestBudget: RequestBudget;
-  #ingest: IngestBuffer | null = null;
-  #server: Server | null = null;
-  #http: HttpServer | null = null;
-  readonly #connections = new Set<Connection>();
-  readonly #limits: ConnectionLimits;
+  /** What handlers may use (see handlers/services.ts). */
+  readonly services: Services;
+  #listener: KafkaListener | null = null;
+  #http: AdminHttp | null = null;
   #draining = false;
   #ready = false;
 
@@ -62,7 +54,6 @@ export class Broker {
     this.log = log;
     this.handlers = new Map(handlers.map((h) => [h.apiKey, h]));
     this.requestBudget = new RequestBudget(config.queuedMaxRequestBytes);
-    this.#limits = new ConnectionLimits(config.maxConnections, config.maxConnectionsPerIp);
     // Connection errors repeat on every reconnect attempt while Redis is down; one line per
     // outage is what an operator needs, and requests report their own failures.
     let redisDown = false;
@@ -80,10 +71,17 @@ export class Broker {
     });
     this.store = openObjectStore(config.storageUrl);
     this.topics = new TopicStore(this.redis, log);
-    this.partitions = new PartitionState(this.redis, { producerIdExpirationMs: config.producerIdExpirationMs });
-    this.writeCache = new ByteLru<SegmentPieces>(config.writeCacheBytes);
-    this.blockCache = new ByteLru(config.blockCacheBytes);
-    this.reader = new LogReader(this.store, this.partitions, this.writeCache, this.blockCache, config.blockSizeBytes);
+    this.partitionLog = new PartitionLog({
+      redis: this.redis,
+      store: this.store,
+      producerIdExpirationMs: config.producerIdExpirationMs,
+      writeCacheBytes: config.writeCacheBytes,
+      blockCacheBytes: config.blockCacheBytes,
+      blockSizeBytes: config.blockSizeBytes,
+      maxDecompressedBatchBytes: config.maxDecompressedBatchBytes,
+      flushMs: config.flushMs,
+      flushBytes: config.flushBytes,
+    });
     this.producerIds = new ProducerIdAllocator(this.redis);
     this.registry = new BrokerRegistry(
       this.redis,
@@ -114,13 +112,30 @@ export class Broker {
       redis: this.redis,
       registry: this.registry,
       topics: this.topics,
-      partitions: this.partitions,
+      log: this.partitionLog,
       producerIds: this.producerIds,
-      ingest: () => this.ingest,
       leaseMs: config.coordinatorLeaseMs,
       maxTimeoutMs: config.transactionMaxTimeoutMs,
-      log,
+      logger: log,
     });
+    const registry = this.registry;
+    const broker = this;
+    this.services = {
+      config,
+      get nodeId() {
+        return registry.nodeId;
+      },
+      get draining() {
+        return broker.#draining;
+      },
+      apis: this.handlers,
+      placement: new Placement(registry),
+      topics: this.topics,
+      log: this.partitionLog,
+      groups: this.groups,
+      txns: this.txns,
+      producerIds: this.producerIds,
+    };
   }
 
   /** True once SIGTERM (or stop) began: long-polls return, no new connections. */
@@ -132,45 +147,13 @@ export class Broker {
     return this.registry.nodeId;
   }
 
-  get ingest(): IngestBuffer {
-    if (!this.#ingest) throw new Error('broker not started');
-    return this.#ingest;
-  }
-
   /** The address the Kafka listener is bound to (useful with port 0). */
   get listenPort(): number {
-    const addr = this.#server?.address();
-    return addr && typeof addr === 'object' ? addr.port : this.config.listen.port;
+    return this.#listener?.port ?? this.config.listen.port;
   }
 
   get httpPort(): number | null {
-    const addr = this.#http?.address();
-    return addr && typeof addr === 'object' ? addr.port : null;
-  }
-
-  /** Live brokers a client in `zone` should see: those of its zone when there are any. */
-  brokersFor(zone: string | null): BrokerInfo[] {
-    const live = this.registry.live();
-    if (zone === null) return live;
-    const inZone = live.filter((b) => b.zone === zone);
-    return inZone.length > 0 ? inZone : live;
-  }
-
-  /** Replicas of a partition for a client in `zone`, leader hint first. */
-  replicasFor(topicId: string, partition: number, replicationFactor: number, zone: string | null): number[] {
-    const ids = this.brokersFor(zone).map((b) => b.nodeId);
-    return rendezvousOrder(topicId, partition, ids).slice(0, Math.max(1, Math.min(replicationFactor, ids.length)));
-  }
-
-  /** The node id Metadata names as controller: the lowest live one a client can see. */
-  controllerId(zone: string | null): number {
-    return this.brokersFor(zone)[0]?.nodeId ?? this.nodeId;
-  }
-
-  /** The offset and timestamp of the record with the largest timestamp, or null when empty. */
-  async maxTimestampOffset(ref: PartitionRef): Promise<OffsetAndTimestamp | null> {
-    const run = await this.partitions.maxTimestampRun(ref);
-    return run ? findInRun(this.reader, run, run.maxTimestamp, true) : null;
+    return this.#http?.port ?? null;
   }
 
   async start(): Promise<void> {
@@ -179,29 +162,26 @@ export class Broker {
     this.log = this.log.child({ nodeId });
     this.groups.start();
     this.txns.start();
-    this.#ingest = new IngestBuffer(this.store, this.partitions, this.writeCache, { nodeId, flushMs: this.config.flushMs, flushBytes: this.config.flushBytes }, this.log);
-    this.#ingest.onCommit((updates) => {
-      this.notifier.notify(updates.map((u) => partitionKey(u.ref)));
-      this.partitions.publishHighWatermarks(updates).catch((err: unknown) => {
-        this.log.warn({ err: (err as Error).message }, 'could not announce new high watermarks; remote long-polls wake at their deadline');
-      });
-    });
+    this.partitionLog.start(nodeId, this.log);
     this.subscriber.on('message', (channel: string, message: string) => {
-      if (channel === HIGH_WATERMARK_CHANNEL) this.notifier.onMessage(message);
+      if (channel === HIGH_WATERMARK_CHANNEL) this.partitionLog.onRemoteCommits(message);
       else if (channel === GLOBAL_KEYS.topicsChanged) this.topics.invalidate();
     });
     await this.subscriber.subscribe(HIGH_WATERMARK_CHANNEL, GLOBAL_KEYS.topicsChanged);
 
-    const server = createServer((socket) => this.#accept(socket));
-    this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.config.listen.port, this.config.listen.host, () => {
-        server.off('error', reject);
-        resolve();
+    const listener = new KafkaListener(
+      { ...this.config.listen, maxConnections: this.config.maxConnections, maxConnectionsPerIp: this.config.maxConnectionsPerIp },
+      { limits: this.config, handlers: this.handlers, services: this.services, budget: this.requestBudget, log: this.log },
+    );
+    this.#listener = listener;
+    await listener.start();
+    if (this.config.http) {
+      this.#http = new AdminHttp({
+        metrics: () => this.metricsText(),
+        ready: () => this.#ready && !this.#draining && this.redis.status === 'ready',
       });
-    });
-    if (this.config.http) await this.#startHttp(this.config.http.host, this.config.http.port);
+      await this.#http.start(this.config.http.host, this.config.http.port);
+    }
     this.#ready = true;
     this.log.info(
       { listen: `${this.config.listen.host}:${this.listenPort}`, advertise: `${this.config.advertise.host}:${this.config.advertise.port}`, storage: this.store.url },
@@ -209,82 +189,15 @@ export class Broker {
     );
   }
 
-  #accept(socket: Socket): void {
-    if (this.#draining) {
-      socket.destroy();
-      return;
-    }
-    const ip = socket.remoteAddress;
-    if (ip === undefined) {
-      // No address: the peer has already gone.
-      socket.destroy();
-      return;
-    }
-    const refusal = this.#limits.tryOpen(ip);
-    if (refusal !== null) {
-      this.#limits.logRefusal(this.log, ip, refusal);
-      socket.destroy();
-      return;
-    }
-    const conn = new Connection(socket, this, this.handlers, (c) => {
-      this.#connections.delete(c);
-      this.#limits.closed(ip);
-    });
-    this.#connections.add(conn);
-  }
-
-  async #startHttp(host: string, port: number): Promise<void> {
-    const http = createHttpServer((req, res) => {
-      const send = (status: number, body: string): void => {
-        res.writeHead(status, { 'content-type': 'text/plain' });
-        res.end(body + '\n');
-      };
-      if (req.url === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-        res.end(this.metricsText());
-      } else if (req.url === '/healthz') send(200, 'ok');
-      else if (req.url === '/readyz') send(this.#ready && !this.#draining && this.redis.status === 'ready' ? 200 : 503, this.#ready && !this.#draining ? 'ready' : 'not ready');
-      else send(404, 'not found');
-    });
-    this.#http = http;
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      http.listen(port, host, () => {
-        http.off('error', reject);
-        resolve();
-      });
-    });
-  }
-
   /** Counters in the Prometheus text format (served on /metrics). */
   metricsText(): string {
-    const store = this.store.stats();
-    const cpu = process.cpuUsage();
-    const wc = this.writeCache.stats();
-    const bc = this.blockCache.stats();
-    const lines: [string, string, number][] = [
-      ['strata_object_store_puts_total', 'counter', store.puts],
-      ['strata_object_store_gets_total', 'counter', store.gets],
-      ['strata_object_store_bytes_written_total', 'counter', store.bytesWritten],
-      ['strata_object_store_bytes_read_total', 'counter', store.bytesRead],
-      ['strata_object_store_retries_total', 'counter', store.retries],
-      ['strata_object_store_errors_total', 'counter', store.errors],
-      ['strata_segments_flushed_total', 'counter', this.#ingest?.flushCount ?? 0],
-      ['strata_ingest_pending_bytes', 'gauge', this.#ingest?.pendingBytes ?? 0],
-      ['strata_write_cache_bytes', 'gauge', wc.bytes],
-      ['strata_block_cache_bytes', 'gauge', bc.bytes],
-      ['strata_block_cache_hits_total', 'counter', bc.hits],
-      ['strata_block_cache_misses_total', 'counter', bc.misses],
-      ['strata_connections', 'gauge', this.#connections.size],
-      ['strata_connections_refused_total', 'counter', this.#limits.refused],
-      ['strata_request_memory_bytes', 'gauge', this.requestBudget.inUse],
-      ['strata_request_memory_limit_bytes', 'gauge', this.requestBudget.capacity],
-      ['strata_request_memory_waiting_connections', 'gauge', this.requestBudget.waiting],
-      ['strata_groups_owned', 'gauge', this.groups.ownedGroups().length],
-      ['process_cpu_seconds_total', 'counter', (cpu.user + cpu.system) / 1e6],
-      ['process_resident_memory_bytes', 'gauge', process.memoryUsage().rss],
-    ];
-    return lines.map(([name, type, value]) => `# TYPE ${name} ${type}\n${name} ${value}\n`).join('');
+    return metricsText({
+      store: () => this.store.stats(),
+      log: () => this.partitionLog.stats(),
+      connections: () => ({ open: this.#listener?.connections ?? 0, refused: this.#listener?.refused ?? 0 }),
+      requestMemory: () => ({ inUse: this.requestBudget.inUse, capacity: this.requestBudget.capacity, waiting: this.requestBudget.waiting }),
+      groupsOwned: () => this.groups.ownedGroups().length,
+    });
   }
 
   /**
@@ -296,29 +209,28 @@ export class Broker {
     this.#draining = true;
     this.#ready = false;
     this.log.info('draining');
-    this.notifier.close();
-    const closed = new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-    for (const c of this.#connections) c.stopReading();
+    this.partitionLog.close();
+    const closed = this.#listener?.stopAccepting() ?? Promise.resolve();
     // Answer waiting joins (NOT_COORDINATOR, so members rediscover the coordinator) and hand
     // groups over at once instead of letting their leases run out.
     await this.groups.stop();
     await this.txns.stop();
     const deadline = Date.now() + this.config.shutdownTimeoutMs;
-    await this.#ingest?.drain();
-    while ([...this.#connections].some((c) => c.inflight > 0) && Date.now() < deadline) {
+    await this.partitionLog.drain();
+    while ((this.#listener?.inflight ?? 0) > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
-      await this.#ingest?.drain();
+      await this.partitionLog.drain();
     }
     // Give the last responses a moment to reach the socket before closing.
     await new Promise((r) => setTimeout(r, 20));
-    for (const c of [...this.#connections]) c.close('shutdown');
+    this.#listener?.closeConnections('shutdown');
     await closed;
     try {
       await this.registry.deregister();
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not deregister; the registration expires by itself');
     }
-    await new Promise<void>((resolve) => (this.#http ? this.#http.close(() => resolve()) : resolve()));
+    await this.#http?.stop();
     this.subscriber.disconnect();
     await this.redis.quit().catch(() => this.redis.disconnect());
     await this.store.close();

@@ -189,23 +189,23 @@ export async function redisCall<T>(operation: string, call: () => Promise<T>): P
   }
 }
 
-/** A Lua script from `src/coordination/lua/`, with its SHA1 for EVALSHA. */
+/** A Lua script from a `src/<domain>/lua/` folder, with its SHA1 for EVALSHA. */
 export interface LuaScript {
-  /** File name without `.lua`, e.g. `commit`. */
+  /** File name without `.lua`, e.g. `commit`; unique over every folder. */
   readonly name: string;
   readonly source: string;
   readonly sha: string;
 }
 
 /**
- * Finds `src/coordination/lua` from this module's location. The build copies no assets, so
- * from `dist/src/coordination/` (after `tsc`) as from `src/coordination/` (tsx, vitest) the
- * folder is found by walking up to the directory holding package.json.
+ * Finds `src/` from this module's location. The build copies no assets, so from
+ * `dist/src/coordination/` (after `tsc`) as from `src/coordination/` (tsx, vitest) the folder
+ * is found by walking up to the directory holding package.json.
  */
-function luaDirectory(): string {
+function sourceDirectory(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'src', 'coordination', 'lua');
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'src');
     const parent = path.dirname(dir);
     if (parent === dir) {
       throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}; cannot locate the Lua scripts`);
@@ -214,21 +214,36 @@ function luaDirectory(): string {
   }
 }
 
+/**
+ * The folders holding Lua scripts: `src/<domain>/lua/`, each beside the store that runs its
+ * scripts (partition state in `log/`, topics in `cluster/`, groups in `groups/`, leases here).
+ */
+export function luaDirectories(): string[] {
+  const src = sourceDirectory();
+  return readdirSync(src, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(path.join(src, d.name, 'lua')))
+    .map((d) => path.join(src, d.name, 'lua'))
+    .sort();
+}
+
 let loaded: ReadonlyMap<string, LuaScript> | null = null;
 
-/** Every `.lua` file of `src/coordination/lua/`, read once per process. */
+/** Every `.lua` file of every {@link luaDirectories} folder, read once per process. */
 export function luaScripts(): ReadonlyMap<string, LuaScript> {
   if (loaded !== null) return loaded;
-  const dir = luaDirectory();
   const scripts = new Map<string, LuaScript>();
-  for (const file of readdirSync(dir).sort()) {
-    if (!file.endsWith('.lua')) continue;
-    const source = readFileSync(path.join(dir, file), 'utf8');
-    const name = file.slice(0, -'.lua'.length);
-    scripts.set(name, { name, source, sha: createHash('sha1').update(source).digest('hex') });
+  for (const dir of luaDirectories()) {
+    for (const file of readdirSync(dir).sort()) {
+      if (!file.endsWith('.lua')) continue;
+      const source = readFileSync(path.join(dir, file), 'utf8');
+      const name = file.slice(0, -'.lua'.length);
+      if (scripts.has(name)) throw new Error(`two Lua scripts are named "${name}" (${dir}); script names must be unique`);
+      scripts.set(name, { name, source, sha: createHash('sha1').update(source).digest('hex') });
+    }
   }
-  loaded = scripts;
-  return scripts;
+  // In name order, whichever folder a script is in.
+  loaded = new Map([...scripts].sort(([a], [b]) => (a < b ? -1 : 1)));
+  return loaded;
 }
 
 /** One script invocation for {@link ScriptRunner.runMany}. */
@@ -259,7 +274,7 @@ export class ScriptRunner {
 
   #script(name: string): LuaScript {
     const script = this.#scripts.get(name);
-    if (script === undefined) throw new Error(`no Lua script "${name}" in src/coordination/lua`);
+    if (script === undefined) throw new Error(`no Lua script "${name}" in src/*/lua`);
     return script;
   }
 

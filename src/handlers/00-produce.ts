@@ -47,18 +47,7 @@ import type { TopicInfo } from '../cluster/topics.js';
 import { effectiveTopicConfig, timestampLimits } from '../cluster/topic-configs.js';
 import type { BrokerConfig } from '../config.js';
 import { toKafkaErrorCode } from '../errors.js';
-import { NO_RESPONSE, defineHandler, lookUpTopic, type ConnectionInfo } from './handler.js';
-
-/**
- * Per connection, the turn to queue appends. Handlers of one connection run concurrently, and
- * each awaits topic lookups and the validation of compressed batches before queuing its
- * batches; without turns, a later pipelined request could reach the ingest buffer first and
- * reorder a partition's batches (fatal for idempotent producers, which pipeline up to five
- * requests). A request claims its turn when it starts, validates while earlier requests are
- * still validating, and waits for the turn only to queue; the turn is held until the batches
- * are queued, not until they commit.
- */
-const appendTurns = new WeakMap<ConnectionInfo, Promise<void>>();
+import { NO_RESPONSE, defineHandler, lookUpTopic } from './handler.js';
 
 const NO_LEADER = { leaderId: -1, leaderEpoch: -1 };
 
@@ -120,21 +109,21 @@ export const produceHandler = defineHandler({
   versions: [3, 11],
   advertised: [0, 11],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const v = header.apiVersion;
     const acks = req.acks;
     const pending: Promise<void>[] = [];
     const responses: ProduceResponseTopicProduceResponse[] = [];
-    const previous = appendTurns.get(ctx.connection);
-    let release!: () => void;
-    appendTurns.set(ctx.connection, new Promise<void>((r) => (release = r)));
+    // A request claims its connection's turn when it starts, validates while earlier requests
+    // are still validating, and waits for the turn only to queue (see PartitionLog.appendTurn).
+    const turn = services.log.appendTurn(ctx.connection);
     try {
       const valid: ValidBatch[] = [];
       const nowMs = Date.now();
       for (const topicData of req.topicData) {
         const topicResponse: ProduceResponseTopicProduceResponse = { name: topicData.name, partitionResponses: [] };
         responses.push(topicResponse);
-        const { topic, failure } = await lookUpTopic(broker.topics.byName(topicData.name));
+        const { topic, failure } = await lookUpTopic(services.topics.byName(topicData.name));
         let policy: RecordPolicy | null = null;
         for (const pd of topicData.partitionData) {
           const out = partitionResponse(pd.index, ErrorCode.NONE);
@@ -184,7 +173,7 @@ export const produceHandler = defineHandler({
             refuse(rejection);
             continue;
           }
-          const maxMessageBytes = Number(effectiveTopicConfig('max.message.bytes', topic.configs, broker.config));
+          const maxMessageBytes = Number(effectiveTopicConfig('max.message.bytes', topic.configs, services.config));
           if (batch.sizeInBytes > maxMessageBytes) {
             fail(ErrorCode.MESSAGE_TOO_LARGE, `record batch of ${batch.sizeInBytes} bytes exceeds max.message.bytes ${maxMessageBytes}`);
             continue;
@@ -201,7 +190,7 @@ export const produceHandler = defineHandler({
           // uncompressed batch is walked here in place; a compressed one is decompressed on
           // the thread pool first, one batch at a time so that a request holds at most one
           // decompressed batch.
-          policy ??= recordPolicy(topicData.name, topic, broker.config, nowMs);
+          policy ??= recordPolicy(topicData.name, topic, services.config, nowMs);
           const verdict =
             batch.compression === Compression.NONE
               ? validateRecords(batch, batch.payload, policy, pd.index)
@@ -222,7 +211,7 @@ export const produceHandler = defineHandler({
       }
 
       // Queue in request order per connection: wait for the previous request to queue its own.
-      if (previous) await previous;
+      await turn.ready;
       for (const { out, topicId, partition, batch, logAppendTime, maxTimestamp } of valid) {
         // The epoch clients see in Metadata is 0; stamp it so fetch-side epoch checks agree.
         batch.setPartitionLeaderEpoch(0);
@@ -236,7 +225,7 @@ export const produceHandler = defineHandler({
           out.errorCode = code;
           out.errorMessage = message;
         };
-        const appended = broker.ingest.append({ topicId, partition }, [batch]).then(
+        const appended = services.log.append({ topicId, partition }, [batch]).then(
           (outcome) => {
             const r = outcome.results[0]!;
             if (r.errorCode !== ErrorCode.NONE) {
@@ -252,7 +241,7 @@ export const produceHandler = defineHandler({
         pending.push(appended);
       }
     } finally {
-      release();
+      turn.release();
     }
     // acks=0 too waits for its commit before its slot completes, as Kafka keeps a connection
     // muted until each request is processed: the request's frame, which the ingest buffer

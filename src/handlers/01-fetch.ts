@@ -17,12 +17,10 @@
  */
 import { ErrorCode, type FetchResponseFetchableTopicResponse, type FetchResponsePartitionData } from '../../wire/index.js';
 import { BatchField } from '../../wire/records/index.js';
-import type { PartitionRef } from '../coordination/partition-state.js';
+import type { PartitionRef, ReadResult } from '../log/partition-log.js';
 import { toKafkaErrorCode } from '../errors.js';
-import { partitionKey } from '../log/notifier.js';
-import type { ReadResult } from '../log/reader.js';
 import { wireToNumber } from '../offsets.js';
-import type { Broker } from '../broker.js';
+import type { Services } from './services.js';
 import { defineHandler, lookUpTopic } from './handler.js';
 
 const READ_COMMITTED = 1;
@@ -59,14 +57,14 @@ export const fetchHandler = defineHandler({
   apiKey: 1,
   versions: [4, 17],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const v = header.apiVersion;
     const readCommitted = req.isolationLevel === READ_COMMITTED;
     const responses: FetchResponseFetchableTopicResponse[] = [];
     const slots: Slot[] = [];
 
     for (const ft of req.topics) {
-      const { topic, failure } = await lookUpTopic(v >= 13 ? broker.topics.byId(ft.topicId) : broker.topics.byName(ft.topic));
+      const { topic, failure } = await lookUpTopic(v >= 13 ? services.topics.byId(ft.topicId) : services.topics.byName(ft.topic));
       const tr: FetchResponseFetchableTopicResponse = { topic: v <= 12 ? ft.topic : '', topicId: ft.topicId, partitions: [] };
       responses.push(tr);
       for (const fp of ft.partitions) {
@@ -88,10 +86,10 @@ export const fetchHandler = defineHandler({
     }
 
     const live = slots.filter((s) => s.ref !== null);
-    const keys = live.map((s) => partitionKey(s.ref!));
+    const refs = live.map((s) => s.ref!);
     const deadline = Date.now() + Math.max(0, req.maxWaitMs);
     // The broker's fetch.max.bytes caps every answer, whatever the request asks for.
-    const maxBytes = Math.min(req.maxBytes > 0 ? req.maxBytes : Number.MAX_SAFE_INTEGER, broker.config.fetchMaxBytes);
+    const maxBytes = Math.min(req.maxBytes > 0 ? req.maxBytes : Number.MAX_SAFE_INTEGER, services.config.fetchMaxBytes);
     const failed = (err: unknown): number => {
       ctx.log.warn({ err: (err as Error).message }, 'fetch read failed');
       return toKafkaErrorCode(err);
@@ -103,7 +101,7 @@ export const fetchHandler = defineHandler({
       // read each partition within its share. Reads stop at their limit while reading, so
       // the bytes fetched from the object store track the bytes answered (KIP-74: the first
       // partition with data returns its first batch even when that is over the limit).
-      const plans = await Promise.all(live.map((s) => broker.reader.plan({ ref: s.ref!, fetchOffset: s.fetchOffset, readCommitted }).catch(failed)));
+      const plans = await Promise.all(live.map((s) => services.log.plan({ ref: s.ref!, fetchOffset: s.fetchOffset, readCommitted }).catch(failed)));
       let left = maxBytes;
       let firstWithData = true;
       const reads = await Promise.all(
@@ -113,7 +111,7 @@ export const fetchHandler = defineHandler({
           const minOne = firstWithData && plan.availableBytes > 0;
           if (minOne) firstWithData = false;
           left -= share;
-          return broker.reader.readPlanned(plan, share, minOne).catch(failed);
+          return services.log.readPlanned(plan, share, minOne).catch(failed);
         }),
       );
       let total = 0;
@@ -137,12 +135,12 @@ export const fetchHandler = defineHandler({
         total += byteLength(records);
         if (r.errorCode !== ErrorCode.NONE) anyError = true;
       });
-      if (anyError || total >= req.minBytes || Date.now() >= deadline || broker.draining) {
-        if (readCommitted) await addAbortedTransactions(broker, live);
+      if (anyError || total >= req.minBytes || Date.now() >= deadline || services.draining) {
+        if (readCommitted) await addAbortedTransactions(services, live);
         break;
       }
       // Woken by a commit or the deadline; either way read again (a commit at the deadline counts).
-      await broker.notifier.wait(keys, deadline - Date.now());
+      await services.log.waitForCommit(refs, deadline - Date.now());
     }
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses, nodeEndpoints: [] };
   },
@@ -172,7 +170,7 @@ function byteLength(records: readonly Buffer[]): number {
  * Fills in, for read_committed answers, the aborted transactions overlapping the returned
  * batches, so the client can drop those records (KIP-98).
  */
-async function addAbortedTransactions(broker: Broker, slots: readonly Slot[]): Promise<void> {
+async function addAbortedTransactions(services: Services, slots: readonly Slot[]): Promise<void> {
   await Promise.all(
     slots.map(async (s) => {
       const records = s.out.records as Buffer[] | null;
@@ -180,7 +178,7 @@ async function addAbortedTransactions(broker: Broker, slots: readonly Slot[]): P
       const last = records[records.length - 1]!;
       const end = Number(last.readBigInt64BE(BatchField.baseOffset)) + last.readInt32BE(BatchField.lastOffsetDelta) + 1;
       try {
-        const aborted = await broker.partitions.abortedTransactions(s.ref!, s.fetchOffset, end);
+        const aborted = await services.log.abortedTransactions(s.ref!, s.fetchOffset, end);
         s.out.abortedTransactions = aborted.map((a) => ({ producerId: BigInt(a.producerId), firstOffset: BigInt(a.firstOffset) }));
       } catch (err) {
         s.out.errorCode = toKafkaErrorCode(err);

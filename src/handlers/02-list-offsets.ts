@@ -16,7 +16,7 @@
  */
 import { ErrorCode, type ListOffsetsResponseListOffsetsPartitionResponse, type ListOffsetsResponseListOffsetsTopicResponse } from '../../wire/index.js';
 import { toKafkaErrorCode } from '../errors.js';
-import { findInRun, type OffsetAndTimestamp } from '../log/timestamps.js';
+import type { OffsetAndTimestamp } from '../log/partition-log.js';
 import { wireToNumber } from '../offsets.js';
 import { defineHandler, lookUpTopic } from './handler.js';
 
@@ -35,7 +35,7 @@ export const listOffsetsHandler = defineHandler({
   apiKey: 2,
   versions: [0, 10],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const v = header.apiVersion;
     const topics: ListOffsetsResponseListOffsetsTopicResponse[] = [];
     const warnUndecodable = (found: OffsetAndTimestamp, topic: string, partition: number): void => {
@@ -47,7 +47,7 @@ export const listOffsetsHandler = defineHandler({
       );
     };
     for (const t of req.topics) {
-      const { topic, failure } = await lookUpTopic(broker.topics.byName(t.name));
+      const { topic, failure } = await lookUpTopic(services.topics.byName(t.name));
       const partitions = await Promise.all(
         t.partitions.map(async (p): Promise<ListOffsetsResponseListOffsetsPartitionResponse> => {
           const out: ListOffsetsResponseListOffsetsPartitionResponse = {
@@ -76,21 +76,17 @@ export const listOffsetsHandler = defineHandler({
             let offset = -1;
             let timestamp = -1;
             if (target === ListOffsetsTimestamp.LATEST || target === ListOffsetsTimestamp.EARLIEST || target === ListOffsetsTimestamp.EARLIEST_LOCAL) {
-              const [o] = await broker.partitions.offsets([ref]);
+              const [o] = await services.log.offsets([ref]);
               offset = target === ListOffsetsTimestamp.LATEST ? (req.isolationLevel === READ_COMMITTED ? o!.lso : o!.hw) : o!.logStart;
             } else if (target === ListOffsetsTimestamp.MAX_TIMESTAMP) {
-              const found = await broker.maxTimestampOffset(ref);
+              const found = await services.log.maxTimestampOffset(ref);
               if (found) {
                 ({ offset, timestamp } = found);
                 warnUndecodable(found, t.name, p.partitionIndex);
               }
             } else if (target >= 0) {
-              const run = await broker.partitions.runAtTimestamp(ref, target);
-              const [o] = await broker.partitions.offsets([ref]);
-              // The run may straddle the log start after DeleteRecords: records below it are gone.
-              const found = run ? await findInRun(broker.reader, run, target, false, o!.logStart, broker.config.maxDecompressedBatchBytes) : null;
-              const upper = req.isolationLevel === READ_COMMITTED ? o!.lso : o!.hw;
-              if (found && found.offset < upper) {
+              const found = await services.log.offsetForTimestamp(ref, target, req.isolationLevel === READ_COMMITTED);
+              if (found) {
                 ({ offset, timestamp } = found);
                 warnUndecodable(found, t.name, p.partitionIndex);
               }

@@ -26,7 +26,7 @@
  */
 import { ErrorCode, ZERO_UUID, type MetadataResponsePartition, type MetadataResponseTopic } from '../../wire/index.js';
 import { topicNameProblem, type TopicInfo } from '../cluster/topics.js';
-import type { Broker } from '../broker.js';
+import type { Services } from './services.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler, type RequestContext } from './handler.js';
 
@@ -45,7 +45,7 @@ const NO_OFFLINE_REPLICAS: number[] = [];
 const partitionLists = new WeakMap<TopicInfo, Map<string, MetadataResponsePartition[]>>();
 
 /** The partitions of `t` as a client seeing `nodeIds` (key `nodesKey`) is told them. */
-function partitionsOf(broker: Broker, t: TopicInfo, nodeIds: readonly number[], nodesKey: string, zone: string | null): MetadataResponsePartition[] {
+function partitionsOf(services: Services, t: TopicInfo, nodeIds: readonly number[], nodesKey: string, zone: string | null): MetadataResponsePartition[] {
   let byNodes = partitionLists.get(t);
   const hit = byNodes?.get(nodesKey);
   if (hit !== undefined) return hit;
@@ -53,7 +53,7 @@ function partitionsOf(broker: Broker, t: TopicInfo, nodeIds: readonly number[], 
   // One broker: every partition has the same single replica, so one shared list serves all.
   const only = nodeIds.length === 1 ? [nodeIds[0]!] : null;
   for (let p = 0; p < t.partitions; p++) {
-    const replicas = only ?? broker.replicasFor(t.topicId, p, t.replicationFactor, zone);
+    const replicas = only ?? services.placement.replicasFor(t.topicId, p, t.replicationFactor, zone);
     partitions[p] = { errorCode: ErrorCode.NONE, partitionIndex: p, leaderId: replicas[0]!, leaderEpoch: 0, replicaNodes: replicas, isrNodes: replicas, offlineReplicas: NO_OFFLINE_REPLICAS };
   }
   if (byNodes === undefined) {
@@ -79,10 +79,10 @@ export const metadataHandler = defineHandler({
   apiKey: 3,
   versions: [0, 12],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const v = header.apiVersion;
     const zone = ctx.connection.zone;
-    const brokers = broker.brokersFor(zone);
+    const brokers = services.placement.brokersFor(zone);
     const nodeIds = brokers.map((b) => b.nodeId);
     const nodesKey = nodeIds.join(',');
     const topics: MetadataResponseTopic[] = [];
@@ -92,7 +92,7 @@ export const metadataHandler = defineHandler({
       name: t.name,
       topicId: t.topicId,
       isInternal: false,
-      partitions: partitionsOf(broker, t, nodeIds, nodesKey, zone),
+      partitions: partitionsOf(services, t, nodeIds, nodesKey, zone),
       topicAuthorizedOperations: OPERATIONS_NOT_REQUESTED,
     });
     const failed = (errorCode: number, name: string | null, topicId = ZERO_UUID): MetadataResponseTopic => ({
@@ -107,9 +107,9 @@ export const metadataHandler = defineHandler({
     // v0 has no way to say "all topics" but an empty list; v1+ uses null for it.
     const all = req.topics === null || (v === 0 && req.topics.length === 0);
     if (all) {
-      for (const t of await broker.topics.all()) topics.push(describe(t));
+      for (const t of await services.topics.all()) topics.push(describe(t));
     } else {
-      const autoCreate = broker.config.autoCreateTopics && (v < 4 || req.allowAutoTopicCreation);
+      const autoCreate = services.config.autoCreateTopics && (v < 4 || req.allowAutoTopicCreation);
       for (const wanted of req.topics!) {
         // A topic id is looked up in v10 and v11 too (Kafka refuses it there); an answer
         // without a topic can leave the name out only from v12 on.
@@ -117,7 +117,7 @@ export const metadataHandler = defineHandler({
         if (wanted.topicId !== ZERO_UUID && (wanted.name === null || wanted.name === '')) {
           let t: TopicInfo | null;
           try {
-            t = await broker.topics.byId(wanted.topicId);
+            t = await services.topics.byId(wanted.topicId);
           } catch (err) {
             topics.push(failed(toKafkaErrorCode(err), noName, wanted.topicId));
             continue;
@@ -136,11 +136,11 @@ export const metadataHandler = defineHandler({
           continue;
         }
         try {
-          let t = await broker.topics.byName(wanted.name);
+          let t = await services.topics.byName(wanted.name);
           if (!t && autoCreate) {
-            const limits = { perTopic: broker.config.maxPartitionsPerTopic, cluster: broker.config.maxPartitions };
-            const created = await broker.topics.create(wanted.name, broker.config.numPartitions, broker.config.defaultReplicationFactor, {}, limits);
-            if (created.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) t = await broker.topics.byName(wanted.name);
+            const limits = { perTopic: services.config.maxPartitionsPerTopic, cluster: services.config.maxPartitions };
+            const created = await services.topics.create(wanted.name, services.config.numPartitions, services.config.defaultReplicationFactor, {}, limits);
+            if (created.errorCode === ErrorCode.TOPIC_ALREADY_EXISTS) t = await services.topics.byName(wanted.name);
             else if (created.errorCode !== ErrorCode.NONE) {
               logRefusedCreation(ctx, wanted.name, created.errorCode, created.errorMessage);
               topics.push(failed(created.errorCode, wanted.name));
@@ -156,8 +156,8 @@ export const metadataHandler = defineHandler({
     return {
       throttleTimeMs: 0,
       brokers: brokers.map((b) => ({ nodeId: b.nodeId, host: b.host, port: b.port, rack: b.rack })),
-      clusterId: broker.config.clusterId,
-      controllerId: broker.controllerId(zone),
+      clusterId: services.config.clusterId,
+      controllerId: services.placement.controllerId(zone),
       topics,
       clusterAuthorizedOperations: OPERATIONS_NOT_REQUESTED,
     };

@@ -8,7 +8,7 @@
  * have: a v9 commit is validated like a classic one (generation = member epoch).
  *
  * Committed offsets are written to Redis under the group's lease, with their metadata string
- * and leader epoch, and are readable from any broker. A commit without a generation (-1) is
+ * and leader epoch, and are readable from any services. A commit without a generation (-1) is
  * accepted only while the group has no members (admin tools, assign()-based consumers).
  */
 import { ErrorCode } from '../../wire/index.js';
@@ -19,11 +19,11 @@ export const offsetCommitHandler = defineHandler({
   apiKey: 8,
   versions: [0, 9],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const v = header.apiVersion;
     // An empty group id is accepted, as Kafka does for old clients' offset storage.
-    const { answer: topics, accepted: valid } = await checkCommittedOffsets(broker, req.topics, v >= 6);
-    const code = await broker.groups.commitOffsets(
+    const { answer: topics, accepted: valid } = await checkCommittedOffsets(services, req.topics, v >= 6);
+    const code = await services.groups.commitOffsets(
       req.groupId,
       v >= 1 ? req.memberId : '',
       v >= 7 ? req.groupInstanceId : null,

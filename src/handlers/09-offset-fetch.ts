@@ -13,7 +13,7 @@
  */
 import { ErrorCode, type OffsetFetchResponsePartition } from '../../wire/index.js';
 import { toKafkaErrorCode } from '../errors.js';
-import type { Broker } from '../broker.js';
+import type { Services } from './services.js';
 import { defineHandler } from './handler.js';
 
 interface TopicAnswer {
@@ -22,7 +22,7 @@ interface TopicAnswer {
 }
 
 async function fetchGroup(
-  broker: Broker,
+  services: Services,
   groupId: string,
   topics: { name: string; partitionIndexes: number[] }[] | null,
   v: number,
@@ -31,8 +31,8 @@ async function fetchGroup(
   try {
     const wanted = topics === null ? null : topics.flatMap((t) => t.partitionIndexes.map((p) => ({ topic: t.name, partition: p })));
     const [found, pending] = await Promise.all([
-      broker.groups.fetchOffsets(groupId, wanted),
-      requireStable ? broker.groups.pendingPartitions(groupId) : Promise.resolve(new Set<string>()),
+      services.groups.fetchOffsets(groupId, wanted),
+      requireStable ? services.groups.pendingPartitions(groupId) : Promise.resolve(new Set<string>()),
     ]);
     const answer = (partition: number, key: string): OffsetFetchResponsePartition => {
       // KIP-447: an offset a still-open transaction will change is not answered yet.
@@ -74,13 +74,13 @@ export const offsetFetchHandler = defineHandler({
     if (v >= 8) {
       const groups = await Promise.all(
         req.groups.map(async (g) => {
-          const r = await fetchGroup(ctx.broker, g.groupId, g.topics, v, req.requireStable);
+          const r = await fetchGroup(ctx.services, g.groupId, g.topics, v, req.requireStable);
           return { groupId: g.groupId, errorCode: r.errorCode, topics: r.topics };
         }),
       );
       return { throttleTimeMs: 0, topics: [], errorCode: ErrorCode.NONE, groups };
     }
-    const r = await fetchGroup(ctx.broker, req.groupId, v >= 2 ? req.topics : (req.topics ?? []), v, v >= 7 && req.requireStable);
+    const r = await fetchGroup(ctx.services, req.groupId, v >= 2 ? req.topics : (req.topics ?? []), v, v >= 7 && req.requireStable);
     if (v < 2 && r.errorCode !== ErrorCode.NONE) {
       // v0–1 have no top-level error: report it on every partition asked for.
       for (const t of req.topics ?? []) {

@@ -20,7 +20,7 @@ export const findCoordinatorHandler = defineHandler({
   apiKey: 10,
   versions: [0, 6],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const v = header.apiVersion;
     const keyType = v >= 1 ? req.keyType : KEY_TYPE_GROUP;
     const keys = v >= 4 ? req.coordinatorKeys : [req.key];
@@ -38,7 +38,7 @@ export const findCoordinatorHandler = defineHandler({
           return out;
         }
         try {
-          const b = await broker.groups.coordinatorFor(key, keyType === KEY_TYPE_GROUP ? 'g' : 'x');
+          const b = await services.groups.coordinatorFor(key, keyType === KEY_TYPE_GROUP ? 'g' : 'x');
           out.nodeId = b.nodeId;
           out.host = b.host;
           out.port = b.port;

@@ -34,7 +34,7 @@ export const joinGroupHandler = defineHandler({
   apiKey: 11,
   versions: [0, 9],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const v = header.apiVersion;
     const fail = (errorCode: number, memberId = req.memberId): JoinGroupResponse => ({
       throttleTimeMs: 0,
@@ -48,7 +48,7 @@ export const joinGroupHandler = defineHandler({
       members: [],
     });
     if (req.groupId === '') return fail(ErrorCode.INVALID_GROUP_ID);
-    const cfg = broker.config;
+    const cfg = services.config;
     if (req.sessionTimeoutMs < cfg.groupMinSessionTimeoutMs || req.sessionTimeoutMs > cfg.groupMaxSessionTimeoutMs) {
       return fail(ErrorCode.INVALID_SESSION_TIMEOUT);
     }
@@ -58,7 +58,7 @@ export const joinGroupHandler = defineHandler({
     // does not exist is simply unknown.
     const create = req.memberId === '';
     const onFail = (code: number): JoinGroupResponse => fail(code === ErrorCode.GROUP_ID_NOT_FOUND ? ErrorCode.UNKNOWN_MEMBER_ID : code);
-    return broker.groups.withGroup(req.groupId, create, onFail, async (group) => {
+    return services.groups.withGroup(req.groupId, create, onFail, async (group) => {
       const r = await group.join({
         memberId: req.memberId,
         groupInstanceId: v >= 5 ? req.groupInstanceId : null,

@@ -14,7 +14,7 @@ export const heartbeatHandler = defineHandler({
   async handle(ctx, req) {
     if (req.groupId === '') return { throttleTimeMs: 0, errorCode: ErrorCode.INVALID_GROUP_ID };
     const instanceId = ctx.header.apiVersion >= 3 ? req.groupInstanceId : null;
-    return ctx.broker.groups.withGroup(
+    return ctx.services.groups.withGroup(
       req.groupId,
       false,
       (code) => ({ throttleTimeMs: 0, errorCode: code === ErrorCode.GROUP_ID_NOT_FOUND ? ErrorCode.UNKNOWN_MEMBER_ID : code }),

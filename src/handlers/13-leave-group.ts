@@ -15,7 +15,7 @@ export const leaveGroupHandler = defineHandler({
     const identities = v >= 3 ? req.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId })) : [{ memberId: req.memberId, groupInstanceId: null }];
     const fail = (errorCode: number): LeaveGroupResponse => ({ throttleTimeMs: 0, errorCode, members: [] });
     if (req.groupId === '') return fail(ErrorCode.INVALID_GROUP_ID);
-    return ctx.broker.groups.withGroup(
+    return ctx.services.groups.withGroup(
       req.groupId,
       false,
       (code): LeaveGroupResponse => {

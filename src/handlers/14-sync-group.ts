@@ -25,7 +25,7 @@ export const syncGroupHandler = defineHandler({
     const v = ctx.header.apiVersion;
     const fail = (errorCode: number): SyncGroupResponse => ({ throttleTimeMs: 0, errorCode, protocolType: null, protocolName: null, assignment: EMPTY });
     if (req.groupId === '') return fail(ErrorCode.INVALID_GROUP_ID);
-    return ctx.broker.groups.withGroup(
+    return ctx.services.groups.withGroup(
       req.groupId,
       false,
       (code) => fail(code === ErrorCode.GROUP_ID_NOT_FOUND ? ErrorCode.UNKNOWN_MEMBER_ID : code),

@@ -28,7 +28,7 @@ export const describeGroupsHandler = defineHandler({
           members: [],
           authorizedOperations: OPERATIONS_NOT_REQUESTED,
         };
-        const g = await ctx.broker.groups.describe(groupId);
+        const g = await ctx.services.groups.describe(groupId);
         if (g === null) return base;
         if (typeof g === 'number') return { ...base, errorCode: g, groupState: '' };
         const stable = g.state === 'Stable';

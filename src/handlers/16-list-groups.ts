@@ -19,7 +19,7 @@ export const listGroupsHandler = defineHandler({
     try {
       const states = v >= 4 ? req.statesFilter.map((s) => s.toLowerCase()) : [];
       const types = v >= 5 ? req.typesFilter.map((s) => s.toLowerCase()) : [];
-      const listed = (await ctx.broker.groups.list())
+      const listed = (await ctx.services.groups.list())
         .filter((g) => states.length === 0 || states.includes(g.state.toLowerCase()))
         .filter(() => types.length === 0 || types.includes('classic'))
         .sort((a, b) => (a.groupId < b.groupId ? -1 : 1));

@@ -29,7 +29,7 @@ export const apiVersionsHandler = defineHandler({
   handle(ctx) {
     return {
       errorCode: ErrorCode.NONE,
-      apiKeys: apiVersionsKeys(ctx.broker.handlers),
+      apiKeys: apiVersionsKeys(ctx.services.apis),
       throttleTimeMs: 0,
       supportedFeatures: [],
       finalizedFeaturesEpoch: -1n,

@@ -21,15 +21,15 @@
 import { ErrorCode, type CreateTopicsResponseCreatableTopicConfigs, type CreateTopicsResponseCreatableTopicResult } from '../../wire/index.js';
 import { ConfigSource, TOPIC_CONFIGS, effectiveTopicConfig } from '../cluster/topic-configs.js';
 import { toKafkaErrorCode } from '../errors.js';
-import type { Broker } from '../broker.js';
+import type { Services } from './services.js';
 import type { TopicInfo } from '../cluster/topics.js';
 import { defineHandler } from './handler.js';
 
 /** The configs KIP-525 returns for a created topic: every known config, effective value. */
-function describeConfigs(broker: Broker, topic: TopicInfo): CreateTopicsResponseCreatableTopicConfigs[] {
+function describeConfigs(services: Services, topic: TopicInfo): CreateTopicsResponseCreatableTopicConfigs[] {
   return [...TOPIC_CONFIGS.values()].map((def) => ({
     name: def.name,
-    value: effectiveTopicConfig(def.name, topic.configs, broker.config),
+    value: effectiveTopicConfig(def.name, topic.configs, services.config),
     readOnly: false,
     configSource: def.name in topic.configs ? ConfigSource.TOPIC_CONFIG : def.defaultSource,
     isSensitive: false,
@@ -40,7 +40,7 @@ export const createTopicsHandler = defineHandler({
   apiKey: 19,
   versions: [0, 7],
   async handle(ctx, req) {
-    const { broker } = ctx;
+    const { services } = ctx;
     const counts = new Map<string, number>();
     for (const t of req.topics) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
     const topics: CreateTopicsResponseCreatableTopicResult[] = [];
@@ -72,20 +72,20 @@ export const createTopicsHandler = defineHandler({
         partitions = t.assignments.length;
         replicationFactor = t.assignments[0]!.brokerIds.length;
       }
-      if (partitions === -1) partitions = broker.config.numPartitions;
-      if (replicationFactor === -1) replicationFactor = broker.config.defaultReplicationFactor;
+      if (partitions === -1) partitions = services.config.numPartitions;
+      if (replicationFactor === -1) replicationFactor = services.config.defaultReplicationFactor;
       const configs: Record<string, string> = {};
       for (const c of t.configs) if (c.value !== null) configs[c.name] = c.value;
       try {
-        const limits = { perTopic: broker.config.maxPartitionsPerTopic, cluster: broker.config.maxPartitions };
-        const result = await broker.topics.create(t.name, partitions, replicationFactor, configs, limits, req.validateOnly);
+        const limits = { perTopic: services.config.maxPartitionsPerTopic, cluster: services.config.maxPartitions };
+        const result = await services.topics.create(t.name, partitions, replicationFactor, configs, limits, req.validateOnly);
         out.errorCode = result.errorCode;
         out.errorMessage = result.errorMessage;
         if (result.topic) {
           out.topicId = req.validateOnly ? out.topicId : result.topic.topicId;
           out.numPartitions = result.topic.partitions;
           out.replicationFactor = result.topic.replicationFactor;
-          out.configs = describeConfigs(broker, result.topic);
+          out.configs = describeConfigs(services, result.topic);
         }
       } catch (err) {
         out.errorCode = toKafkaErrorCode(err);

@@ -33,9 +33,9 @@ interface Wanted {
 
 /** Removes the topic's metadata, then its partitions' Redis state (pipelined by ioredis). */
 async function deleteTopic(ctx: RequestContext, topic: TopicInfo): Promise<void> {
-  const { broker } = ctx;
-  await broker.topics.delete(topic);
-  await Promise.all(Array.from({ length: topic.partitions }, (_, p) => broker.partitions.deletePartition({ topicId: topic.topicId, partition: p })));
+  const { services } = ctx;
+  await services.topics.delete(topic);
+  await Promise.all(Array.from({ length: topic.partitions }, (_, p) => services.log.deletePartition({ topicId: topic.topicId, partition: p })));
   ctx.log.info({ topic: topic.name, topicId: topic.topicId, partitions: topic.partitions }, 'topic deleted');
 }
 
@@ -43,7 +43,7 @@ export const deleteTopicsHandler = defineHandler({
   apiKey: 20,
   versions: [0, 6],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const v = header.apiVersion;
     const wanted: Wanted[] = v >= 6 ? req.topics.map((t) => ({ name: t.name, topicId: t.topicId })) : req.topicNames.map((name) => ({ name, topicId: ZERO_UUID }));
     const responses: DeleteTopicsResponseDeletableTopicResult[] = [];
@@ -80,7 +80,7 @@ export const deleteTopicsHandler = defineHandler({
       }
       try {
         // Read Redis, not the cache: deciding on a stale view could delete a recreated topic.
-        const topic = byName ? await broker.topics.readByName(w.name!) : await broker.topics.readById(w.topicId);
+        const topic = byName ? await services.topics.readByName(w.name!) : await services.topics.readById(w.topicId);
         if (!topic) {
           if (byName) answer(w.name, ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${w.name}" does not exist`);
           else answer(null, w.topicId, ErrorCode.UNKNOWN_TOPIC_ID, `no topic has id ${w.topicId}`);

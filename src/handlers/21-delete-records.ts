@@ -24,10 +24,10 @@ export const deleteRecordsHandler = defineHandler({
   apiKey: 21,
   versions: [0, 2],
   async handle(ctx, req) {
-    const { broker } = ctx;
+    const { services } = ctx;
     const topics: DeleteRecordsResponseDeleteRecordsTopicResult[] = [];
     for (const t of req.topics) {
-      const { topic, failure } = await lookUpTopic(broker.topics.byName(t.name));
+      const { topic, failure } = await lookUpTopic(services.topics.byName(t.name));
       const partitions = await Promise.all(
         t.partitions.map(async (p): Promise<DeleteRecordsResponseDeleteRecordsPartitionResult> => {
           const out: DeleteRecordsResponseDeleteRecordsPartitionResult = { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: ErrorCode.NONE };
@@ -45,7 +45,7 @@ export const deleteRecordsHandler = defineHandler({
             return out;
           }
           try {
-            const result = await broker.partitions.deleteRecords({ topicId: topic.topicId, partition: p.partitionIndex }, target);
+            const result = await services.log.deleteRecords({ topicId: topic.topicId, partition: p.partitionIndex }, target);
             out.errorCode = result.errorCode;
             if (result.errorCode === ErrorCode.NONE) out.lowWatermark = BigInt(result.logStart);
           } catch (err) {

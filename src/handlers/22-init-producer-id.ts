@@ -22,8 +22,6 @@
  * INVALID_TRANSACTION_TIMEOUT. An empty transactional id is INVALID_REQUEST, as in Kafka.
  */
 import { ErrorCode } from '../../wire/index.js';
-import { PRODUCER_ID_KEY } from '../coordination/keys.js';
-import { redisCall } from '../coordination/redis.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { wireToNumber } from '../offsets.js';
 import { defineHandler } from './handler.js';
@@ -37,11 +35,11 @@ export const initProducerIdHandler = defineHandler({
   apiKey: 22,
   versions: [0, 5],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     if (req.transactionalId === '') return failed(ErrorCode.INVALID_REQUEST);
     if (req.transactionalId !== null) {
       const v = header.apiVersion;
-      const r = await broker.txns.initProducerId(
+      const r = await services.txns.initProducerId(
         req.transactionalId,
         req.transactionTimeoutMs,
         v >= 3 ? (wireToNumber(req.producerId) ?? -1) : -1,
@@ -54,11 +52,9 @@ export const initProducerIdHandler = defineHandler({
       const current = header.apiVersion >= 3 ? wireToNumber(req.producerId) : null;
       const epoch = req.producerEpoch;
       if (current !== null && current >= 0 && epoch >= 0 && epoch < MAX_EPOCH) {
-        // Ids below the allocator's counter have been handed out (ids are never reused).
-        const allocated = Number((await redisCall('read producer id counter', () => broker.redis.get(PRODUCER_ID_KEY))) ?? 0);
-        if (current < allocated) return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: BigInt(current), producerEpoch: epoch + 1 };
+        if (await services.producerIds.isAllocated(current)) return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: BigInt(current), producerEpoch: epoch + 1 };
       }
-      const producerId = await broker.producerIds.allocate();
+      const producerId = await services.producerIds.allocate();
       return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: BigInt(producerId), producerEpoch: 0 };
     } catch (err) {
       ctx.log.warn({ err: (err as Error).message }, 'could not allocate a producer id');

@@ -27,10 +27,10 @@ export const offsetForLeaderEpochHandler = defineHandler({
   apiKey: 23,
   versions: [0, 4],
   async handle(ctx, req) {
-    const { broker } = ctx;
+    const { services } = ctx;
     const topics: OffsetForLeaderEpochResponseOffsetForLeaderTopicResult[] = [];
     for (const t of req.topics) {
-      const { topic, failure } = await lookUpTopic(broker.topics.byName(t.topic));
+      const { topic, failure } = await lookUpTopic(services.topics.byName(t.topic));
       const partitions = await Promise.all(
         t.partitions.map(async (p): Promise<OffsetForLeaderEpochResponseEpochEndOffset> => {
           const out: OffsetForLeaderEpochResponseEpochEndOffset = { errorCode: ErrorCode.NONE, partition: p.partition, leaderEpoch: -1, endOffset: -1n };
@@ -39,7 +39,7 @@ export const offsetForLeaderEpochHandler = defineHandler({
           else if (p.currentLeaderEpoch > LEADER_EPOCH) out.errorCode = ErrorCode.UNKNOWN_LEADER_EPOCH;
           else if (p.leaderEpoch === LEADER_EPOCH) {
             try {
-              const [offsets] = await broker.partitions.offsets([{ topicId: topic.topicId, partition: p.partition }]);
+              const [offsets] = await services.log.offsets([{ topicId: topic.topicId, partition: p.partition }]);
               out.endOffset = BigInt(offsets!.hw);
               out.leaderEpoch = LEADER_EPOCH;
             } catch (err) {

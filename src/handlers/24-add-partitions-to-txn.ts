@@ -26,7 +26,7 @@ export const addPartitionsToTxnHandler = defineHandler({
     const run = async (id: string, pidWire: bigint, epoch: number, topics: { name: string; partitions: number[] }[], verifyOnly: boolean) => {
       const wanted = topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p })));
       const pid = wireToNumber(pidWire) ?? -1;
-      const codes = await ctx.broker.txns.addPartitions(id, pid, epoch, wanted, fenced, verifyOnly);
+      const codes = await ctx.services.txns.addPartitions(id, pid, epoch, wanted, fenced, verifyOnly);
       return results(topics, codes);
     };
     if (v <= 3) {

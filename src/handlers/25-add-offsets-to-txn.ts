@@ -15,7 +15,7 @@ export const addOffsetsToTxnHandler = defineHandler({
   async handle(ctx, req) {
     const fenced = ctx.header.apiVersion >= 2 ? ErrorCode.PRODUCER_FENCED : ErrorCode.INVALID_PRODUCER_EPOCH;
     if (req.groupId === '') return { throttleTimeMs: 0, errorCode: ErrorCode.INVALID_GROUP_ID };
-    const errorCode = await ctx.broker.txns.addOffsets(req.transactionalId, wireToNumber(req.producerId) ?? -1, req.producerEpoch, req.groupId, fenced);
+    const errorCode = await ctx.services.txns.addOffsets(req.transactionalId, wireToNumber(req.producerId) ?? -1, req.producerEpoch, req.groupId, fenced);
     return { throttleTimeMs: 0, errorCode };
   },
 });

@@ -17,7 +17,7 @@ export const endTxnHandler = defineHandler({
   versions: [0, 4],
   async handle(ctx, req) {
     const fenced = ctx.header.apiVersion >= 2 ? ErrorCode.PRODUCER_FENCED : ErrorCode.INVALID_PRODUCER_EPOCH;
-    const errorCode = await ctx.broker.txns.endTxn(req.transactionalId, wireToNumber(req.producerId) ?? -1, req.producerEpoch, req.committed, fenced);
+    const errorCode = await ctx.services.txns.endTxn(req.transactionalId, wireToNumber(req.producerId) ?? -1, req.producerEpoch, req.committed, fenced);
     return { throttleTimeMs: 0, errorCode, producerId: -1n, producerEpoch: -1 };
   },
 });

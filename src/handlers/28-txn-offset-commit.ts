@@ -18,9 +18,9 @@ export const txnOffsetCommitHandler = defineHandler({
   apiKey: 28,
   versions: [0, 4],
   async handle(ctx, req) {
-    const { broker } = ctx;
+    const { services } = ctx;
     const v = ctx.header.apiVersion;
-    const { answer: topics, accepted: staged } = await checkCommittedOffsets(broker, req.topics, v >= 2);
+    const { answer: topics, accepted: staged } = await checkCommittedOffsets(services, req.topics, v >= 2);
     const setAll = (code: number): { throttleTimeMs: number; topics: TxnOffsetCommitResponseTopic[] } => ({ throttleTimeMs: 0, topics: failRemaining(topics, code) });
     if (req.groupId === '') return setAll(ErrorCode.INVALID_GROUP_ID);
     // The producer must be the current instance of the transactional id, inside a transaction
@@ -28,7 +28,7 @@ export const txnOffsetCommitHandler = defineHandler({
     const producerId = wireToNumber(req.producerId) ?? -1;
     let txn;
     try {
-      txn = await broker.txns.describe(req.transactionalId);
+      txn = await services.txns.describe(req.transactionalId);
     } catch {
       return setAll(ErrorCode.COORDINATOR_NOT_AVAILABLE);
     }
@@ -36,7 +36,7 @@ export const txnOffsetCommitHandler = defineHandler({
     if (req.producerEpoch < txn.producerEpoch) return setAll(v >= 2 ? ErrorCode.PRODUCER_FENCED : ErrorCode.INVALID_PRODUCER_EPOCH);
     if (req.producerEpoch > txn.producerEpoch) return setAll(ErrorCode.INVALID_PRODUCER_EPOCH);
     if (txn.state !== 'Ongoing' || !txn.groups.includes(req.groupId)) return setAll(ErrorCode.INVALID_TXN_STATE);
-    const code = await broker.groups.stageTransactionalOffsets(
+    const code = await services.groups.stageTransactionalOffsets(
       req.groupId,
       producerId,
       req.producerEpoch,

@@ -61,7 +61,7 @@ export const describeConfigsHandler = defineHandler({
   apiKey: 32,
   versions: [0, 4],
   async handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const v = header.apiVersion;
     const results: DescribeConfigsResponseDescribeConfigsResult[] = [];
     for (const r of req.resources) {
@@ -88,7 +88,7 @@ export const describeConfigsHandler = defineHandler({
         }
         let topic: TopicInfo | null;
         try {
-          topic = await broker.topics.byName(r.resourceName);
+          topic = await services.topics.byName(r.resourceName);
         } catch (err) {
           fail(toKafkaErrorCode(err), (err as Error).message);
           continue;
@@ -100,7 +100,7 @@ export const describeConfigsHandler = defineHandler({
         for (const def of TOPIC_CONFIGS.values()) {
           if (!include(def.name)) continue;
           const override = topic.configs[def.name];
-          const defaultValue = def.defaultValue(broker.config);
+          const defaultValue = def.defaultValue(services.config);
           const synonyms: DescribeConfigsResponseDescribeConfigsSynonym[] = [];
           if (override !== undefined) synonyms.push({ name: def.name, value: override, source: ConfigSource.TOPIC_CONFIG });
           synonyms.push({ name: brokerNameOfTopicConfig(def.name), value: defaultValue, source: def.defaultSource });
@@ -115,13 +115,13 @@ export const describeConfigsHandler = defineHandler({
           out.configs.push(entry(v, d, req.includeSynonyms));
         }
       } else if (r.resourceType === ConfigResourceType.BROKER) {
-        const problem = brokerResourceProblem(r.resourceName, broker.nodeId, true);
+        const problem = brokerResourceProblem(r.resourceName, services.nodeId, true);
         if (problem) {
           fail(ErrorCode.INVALID_REQUEST, problem);
           continue;
         }
         if (r.resourceName === '') continue;
-        for (const c of brokerConfigs(broker.config, broker.nodeId)) {
+        for (const c of brokerConfigs(services.config, services.nodeId)) {
           if (!include(c.name)) continue;
           const d: Described = { ...c, readOnly: true, synonyms: [{ name: c.name, value: c.value, source: c.source }] };
           out.configs.push(entry(v, d, req.includeSynonyms));
@@ -129,7 +129,7 @@ export const describeConfigsHandler = defineHandler({
       } else if (r.resourceType === ConfigResourceType.BROKER_LOGGER) {
         fail(ErrorCode.INVALID_REQUEST, 'Strata has no per-logger levels to describe; the broker log level is its --log-level setting');
       } else {
-        fail(ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (broker)`);
+        fail(ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (services)`);
       }
     }
     return { throttleTimeMs: 0, results };

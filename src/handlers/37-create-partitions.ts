@@ -33,8 +33,8 @@ export const createPartitionsHandler = defineHandler({
   apiKey: 37,
   versions: [0, 3],
   async handle(ctx, req) {
-    const { broker } = ctx;
-    const { maxPartitionsPerTopic, maxPartitions } = broker.config;
+    const { services } = ctx;
+    const { maxPartitionsPerTopic, maxPartitions } = services.config;
     const counts = new Map<string, number>();
     for (const t of req.topics) counts.set(t.name, (counts.get(t.name) ?? 0) + 1);
     const results: CreatePartitionsResponseCreatePartitionsTopicResult[] = [];
@@ -54,7 +54,7 @@ export const createPartitionsHandler = defineHandler({
       }
       try {
         // Read Redis, not the cache: a count from a stale cache could lower the real one.
-        const topic = await broker.topics.readByName(t.name);
+        const topic = await services.topics.readByName(t.name);
         if (!topic) {
           fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${t.name}" does not exist`);
           continue;
@@ -74,7 +74,7 @@ export const createPartitionsHandler = defineHandler({
           continue;
         }
         // Checked again in Redis: a concurrent increase or delete since the read above wins.
-        const raised = await broker.topics.raisePartitionCount(topic, t.count, maxPartitions, req.validateOnly);
+        const raised = await services.topics.raisePartitionCount(topic, t.count, maxPartitions, req.validateOnly);
         if (raised.outcome === 'gone') {
           fail(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${t.name}" does not exist`);
           continue;

@@ -12,7 +12,7 @@ export const deleteGroupsHandler = defineHandler({
   versions: [0, 2],
   async handle(ctx, req) {
     const results = [];
-    for (const groupId of req.groupsNames) results.push({ groupId, errorCode: await ctx.broker.groups.deleteGroup(groupId) });
+    for (const groupId of req.groupsNames) results.push({ groupId, errorCode: await ctx.services.groups.deleteGroup(groupId) });
     return { throttleTimeMs: 0, results };
   },
 });

@@ -48,7 +48,7 @@ export const incrementalAlterConfigsHandler = defineHandler({
   apiKey: 44,
   versions: [0, 1],
   async handle(ctx, req) {
-    const { broker } = ctx;
+    const { services } = ctx;
     const responses = await alterEachResource(ctx, req.resources, {
       checkConfigs(r) {
         const nulls = r.configs.filter((c) => c.configOperation !== AlterConfigOp.DELETE && c.value === null).map((c) => c.name);
@@ -65,7 +65,7 @@ export const incrementalAlterConfigsHandler = defineHandler({
       otherType: (r) =>
         r.resourceType === ConfigResourceType.BROKER_LOGGER
           ? [ErrorCode.INVALID_REQUEST, 'Strata has no per-logger levels to change; the broker log level is its --log-level setting']
-          : [ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (broker)`],
+          : [ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (services)`],
       async alterTopic(topic, r) {
         const changes: Record<string, string | null> = {};
         for (const c of r.configs) {
@@ -78,7 +78,7 @@ export const incrementalAlterConfigsHandler = defineHandler({
               return [ErrorCode.INVALID_CONFIG, `cannot ${OP_NAMES[c.configOperation]} to ${c.name}: it is not a list config; use SET`];
             }
             // APPEND and SUBTRACT start from the value stored now (override, else default).
-            let items = listItems(topic.configs[c.name] ?? def.defaultValue(broker.config));
+            let items = listItems(topic.configs[c.name] ?? def.defaultValue(services.config));
             const given = listItems(c.value!);
             if (c.configOperation === AlterConfigOp.APPEND) items.push(...given.filter((g, j) => !items.includes(g) && given.indexOf(g) === j));
             else items = items.filter((item) => !given.includes(item));
@@ -87,7 +87,7 @@ export const incrementalAlterConfigsHandler = defineHandler({
           const problem = validateTopicConfig(c.name, changes[c.name] ?? null);
           if (problem) return [ErrorCode.INVALID_CONFIG, problem];
         }
-        if (!req.validateOnly && r.configs.length > 0) await broker.topics.setConfigs(topic, changes, false);
+        if (!req.validateOnly && r.configs.length > 0) await services.topics.setConfigs(topic, changes, false);
         return null;
       },
       failureLog: 'incremental alter configs failed',

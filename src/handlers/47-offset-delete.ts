@@ -16,12 +16,12 @@ export const offsetDeleteHandler = defineHandler({
     // unless the group's members subscribe to their topic.
     const known = new Map<string, number>();
     for (const t of req.topics) {
-      const topic = await ctx.broker.topics.byName(t.name);
+      const topic = await ctx.services.topics.byName(t.name);
       if (topic) known.set(t.name, topic.partitions);
     }
     const exists = (topic: string, p: number): boolean => p >= 0 && p < (known.get(topic) ?? 0);
     const flat = req.topics.flatMap((t) => t.partitions.filter((p) => exists(t.name, p.partitionIndex)).map((p) => ({ topic: t.name, partition: p.partitionIndex })));
-    const r = await ctx.broker.groups.deleteOffsets(req.groupId, flat);
+    const r = await ctx.services.groups.deleteOffsets(req.groupId, flat);
     if (r.errorCode !== ErrorCode.NONE) return { errorCode: r.errorCode, throttleTimeMs: 0, topics: [] };
     let i = 0;
     return {

@@ -30,7 +30,7 @@ export const describeClusterHandler = defineHandler({
   apiKey: 60,
   versions: [0, 1],
   handle(ctx, req) {
-    const { broker, header } = ctx;
+    const { services, header } = ctx;
     const refused = (errorCode: number, errorMessage: string) => ({
       throttleTimeMs: 0,
       errorCode,
@@ -54,9 +54,9 @@ export const describeClusterHandler = defineHandler({
       errorCode: ErrorCode.NONE,
       errorMessage: null,
       endpointType: EndpointType.BROKER,
-      clusterId: broker.config.clusterId,
-      controllerId: broker.controllerId(zone),
-      brokers: broker.brokersFor(zone).map((b) => ({ brokerId: b.nodeId, host: b.host, port: b.port, rack: b.rack })),
+      clusterId: services.config.clusterId,
+      controllerId: services.placement.controllerId(zone),
+      brokers: services.placement.brokersFor(zone).map((b) => ({ brokerId: b.nodeId, host: b.host, port: b.port, rack: b.rack })),
       clusterAuthorizedOperations: OPERATIONS_NOT_PROVIDED,
     };
   },

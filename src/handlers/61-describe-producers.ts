@@ -14,17 +14,17 @@ export const describeProducersHandler = defineHandler({
   apiKey: 61,
   versions: [0, 0],
   async handle(ctx, req) {
-    const { broker } = ctx;
+    const { services } = ctx;
     const topics = await Promise.all(
       req.topics.map(async (t) => {
-        const topic = await broker.topics.byName(t.name).catch(() => null);
+        const topic = await services.topics.byName(t.name).catch(() => null);
         const partitions = await Promise.all(
           t.partitionIndexes.map(async (p): Promise<DescribeProducersResponsePartitionResponse> => {
             const out: DescribeProducersResponsePartitionResponse = { partitionIndex: p, errorCode: ErrorCode.NONE, errorMessage: null, activeProducers: [] };
             if (!topic || p < 0 || p >= topic.partitions) return { ...out, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
             try {
               const ref = { topicId: topic.topicId, partition: p };
-              const [producers, open] = await Promise.all([broker.partitions.producers(ref), broker.partitions.openTransactions(ref)]);
+              const [producers, open] = await Promise.all([services.log.producers(ref), services.log.openTransactions(ref)]);
               out.activeProducers = producers.map((s) => ({
                 producerId: BigInt(s.producerId),
                 producerEpoch: s.epoch,

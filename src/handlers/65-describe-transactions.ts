@@ -16,7 +16,7 @@ export const describeTransactionsHandler = defineHandler({
       req.transactionalIds.map(async (id): Promise<DescribeTransactionsResponseTransactionState> => {
         const base = { errorCode: ErrorCode.NONE, transactionalId: id, transactionState: '', transactionTimeoutMs: 0, transactionStartTimeMs: -1n, producerId: -1n, producerEpoch: -1, topics: [] };
         try {
-          const r = await ctx.broker.txns.describe(id);
+          const r = await ctx.services.txns.describe(id);
           if (!r) return { ...base, errorCode: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND };
           const byTopic = new Map<string, number[]>();
           for (const p of r.partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);

@@ -14,17 +14,17 @@ export const listTransactionsHandler = defineHandler({
   apiKey: 66,
   versions: [0, 1],
   async handle(ctx, req) {
-    const { broker } = ctx;
+    const { services } = ctx;
     const unknownStateFilters = req.stateFilters.filter((s) => !STATES.includes(s));
     try {
-      const ids = await broker.txns.listIds();
+      const ids = await services.txns.listIds();
       const pids = req.producerIdFilters.map((p) => Number(p));
       const minDuration = ctx.header.apiVersion >= 1 ? Number(req.durationFilter) : -1;
       const transactionStates = [];
       for (const id of ids.sort()) {
-        const coordinator = await broker.groups.coordinatorFor(id, 'x');
-        if (coordinator.nodeId !== broker.nodeId) continue;
-        const r = await broker.txns.describe(id);
+        const coordinator = await services.groups.coordinatorFor(id, 'x');
+        if (coordinator.nodeId !== services.nodeId) continue;
+        const r = await services.txns.describe(id);
         if (!r) continue;
         if (req.stateFilters.length > 0 && !req.stateFilters.includes(r.state)) continue;
         if (pids.length > 0 && !pids.includes(r.producerId)) continue;

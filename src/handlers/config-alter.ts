@@ -66,11 +66,11 @@ export async function alterEachResource<R extends AlterResource>(ctx: RequestCon
 }
 
 async function refusalOf<R extends AlterResource>(ctx: RequestContext, r: R, rules: AlterRules<R>): Promise<Refusal | null> {
-  const { broker } = ctx;
+  const { services } = ctx;
   const configsRefused = rules.checkConfigs(r);
   if (configsRefused) return configsRefused;
   if (r.resourceType === ConfigResourceType.BROKER) {
-    const problem = brokerResourceProblem(r.resourceName, broker.nodeId, rules.clusterWideBroker);
+    const problem = brokerResourceProblem(r.resourceName, services.nodeId, rules.clusterWideBroker);
     if (problem) return [ErrorCode.INVALID_REQUEST, problem];
     if (r.configs.length === 0) return null;
     const names = r.configs.map((c) => c.name).join(', ');
@@ -81,7 +81,7 @@ async function refusalOf<R extends AlterResource>(ctx: RequestContext, r: R, rul
   if (nameProblem) return [ErrorCode.INVALID_TOPIC_EXCEPTION, nameProblem];
   try {
     // Read Redis, not the cache: the change starts from the configs stored now.
-    const topic = await broker.topics.readByName(r.resourceName);
+    const topic = await services.topics.readByName(r.resourceName);
     if (!topic) return [ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, `topic "${r.resourceName}" does not exist`];
     return await rules.alterTopic(topic, r);
   } catch (err) {

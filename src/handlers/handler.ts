@@ -4,10 +4,10 @@
  * handlers declare.
  */
 import type { RequestBodyByKey, RequestHeader, ResponseBodyByKey } from '../../wire/index.js';
-import type { Broker } from '../broker.js';
 import type { TopicInfo } from '../cluster/topics.js';
 import { toKafkaErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import type { Services } from './services.js';
 
 /** What a handler knows about the connection a request came on. */
 export interface ConnectionInfo {
@@ -24,7 +24,7 @@ export interface ConnectionInfo {
 export interface RequestContext {
   readonly header: RequestHeader;
   readonly connection: ConnectionInfo;
-  readonly broker: Broker;
+  readonly services: Services;
   readonly log: Logger;
 }
 

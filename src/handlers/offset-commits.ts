@@ -3,7 +3,7 @@
  * client commits, and the answer shape they fill in.
  */
 import { ErrorCode } from '../../wire/index.js';
-import type { Broker } from '../broker.js';
+import type { Services } from './services.js';
 import type { CommittedOffset } from '../groups/coordinator.js';
 import { wireToNumber } from '../offsets.js';
 
@@ -33,7 +33,7 @@ export interface AcceptedOffset {
  * the accepted offsets. `withLeaderEpoch` says whether the request version carries epochs.
  */
 export async function checkCommittedOffsets(
-  broker: Broker,
+  services: Services,
   topics: readonly CommitRequestTopic[],
   withLeaderEpoch: boolean,
 ): Promise<{ answer: CommitAnswerTopic[]; accepted: AcceptedOffset[] }> {
@@ -41,13 +41,13 @@ export async function checkCommittedOffsets(
   const accepted: AcceptedOffset[] = [];
   for (let i = 0; i < topics.length; i++) {
     const t = topics[i]!;
-    const topic = await broker.topics.byName(t.name);
+    const topic = await services.topics.byName(t.name);
     t.partitions.forEach((p, j) => {
       const out = answer[i]!.partitions[j]!;
       const offset = wireToNumber(p.committedOffset);
       const metadata = p.committedMetadata ?? '';
       if (!topic || p.partitionIndex < 0 || p.partitionIndex >= topic.partitions) out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-      else if (Buffer.byteLength(metadata) > broker.config.offsetMetadataMaxBytes) out.errorCode = ErrorCode.OFFSET_METADATA_TOO_LARGE;
+      else if (Buffer.byteLength(metadata) > services.config.offsetMetadataMaxBytes) out.errorCode = ErrorCode.OFFSET_METADATA_TOO_LARGE;
       else if (offset === null) out.errorCode = ErrorCode.INVALID_COMMIT_OFFSET_SIZE;
       else accepted.push({ topic: t.name, partition: p.partitionIndex, offset: { offset, leaderEpoch: withLeaderEpoch ? p.committedLeaderEpoch : -1, metadata } });
     });

@@ -4,6 +4,14 @@
  * used entries are evicted once the total exceeds the budget. Map insertion order is the
  * recency order.
  */
+/** A cache's counters (for /metrics). */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  bytes: number;
+  entries: number;
+}
+
 export class ByteLru<V extends { readonly length: number } = Buffer> {
   readonly #maxBytes: number;
   #bytes = 0;
@@ -20,7 +28,7 @@ export class ByteLru<V extends { readonly length: number } = Buffer> {
     return this.#bytes;
   }
 
-  stats(): { hits: number; misses: number; bytes: number; entries: number } {
+  stats(): CacheStats {
     return { hits: this.#hits, misses: this.#misses, bytes: this.#bytes, entries: this.#entries.size };
   }
 

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { RecordBatchView } from '../../wire/records/index.js';
-import type { BatchCommitResult, PartitionRef, PartitionState } from '../coordination/partition-state.js';
+import type { BatchCommitResult, PartitionRef, PartitionState } from './partition-state.js';
 import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ByteLru } from './cache.js';

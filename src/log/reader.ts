@@ -10,7 +10,7 @@
  */
 import { ErrorCode } from '../../wire/index.js';
 import { BATCH_HEADER_SIZE, BATCH_LENGTH_OVERHEAD, BatchField } from '../../wire/records/index.js';
-import type { PartitionOffsets, PartitionRef, PartitionState, Run } from '../coordination/partition-state.js';
+import type { PartitionOffsets, PartitionRef, PartitionState, Run } from './partition-state.js';
 import { StorageError, type ObjectStore } from '../storage/object-store.js';
 import type { ByteLru } from './cache.js';
 import type { SegmentPieces } from './segment.js';

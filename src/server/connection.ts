@@ -22,16 +22,35 @@ import {
   encodeResponse,
   type RequestHeader,
 } from '../../wire/index.js';
-import type { Broker } from '../broker.js';
 import { BrokerError } from '../errors.js';
 import { NO_RESPONSE, zoneFromClientId, type ConnectionInfo, type Handler } from '../handlers/handler.js';
 import { apiVersionsKeys } from '../handlers/18-api-versions.js';
+import type { Services } from '../handlers/services.js';
 import type { Logger } from '../observability/logger.js';
 import { freeNow } from './free-now.js';
-import type { BudgetAccount } from './request-budget.js';
+import type { BudgetAccount, RequestBudget } from './request-budget.js';
 
 /** Handlers by API key, as the registry provides them. */
 export type HandlerTable = ReadonlyMap<number, Handler>;
+
+/** The per-connection limits (see `src/config.ts` for each setting). */
+export interface ConnectionLimitsConfig {
+  readonly socketRequestMaxBytes: number;
+  readonly connectionsMaxIdleMs: number;
+  readonly requestReceiveTimeoutMs: number;
+  readonly maxInflightRequests: number;
+  readonly maxQueuedResponseBytes: number;
+}
+
+/** What a connection is given: its limits, the handler table and what handlers may use. */
+export interface ConnectionDeps {
+  readonly limits: ConnectionLimitsConfig;
+  readonly handlers: HandlerTable;
+  readonly services: Services;
+  /** The broker-wide bound on request bytes (see request-budget.ts). */
+  readonly budget: RequestBudget;
+  readonly log: Logger;
+}
 
 let nextConnectionId = 1;
 
@@ -49,7 +68,8 @@ interface Slot {
 export class Connection {
   readonly info: ConnectionInfo;
   readonly #socket: Socket;
-  readonly #broker: Broker;
+  readonly #limits: ConnectionLimitsConfig;
+  readonly #services: Services;
   readonly #handlers: HandlerTable;
   readonly #log: Logger;
   readonly #decoder: FrameDecoder;
@@ -76,15 +96,16 @@ export class Connection {
   #receiving = false;
   readonly #onClose: (c: Connection) => void;
 
-  constructor(socket: Socket, broker: Broker, handlers: HandlerTable, onClose: (c: Connection) => void) {
+  constructor(socket: Socket, deps: ConnectionDeps, onClose: (c: Connection) => void) {
     this.#socket = socket;
-    this.#broker = broker;
-    this.#handlers = handlers;
+    this.#limits = deps.limits;
+    this.#services = deps.services;
+    this.#handlers = deps.handlers;
     this.#onClose = onClose;
     this.info = { id: nextConnectionId++, remoteAddress: `${socket.remoteAddress}:${socket.remotePort}`, zone: null, close: (reason) => this.close(reason) };
-    this.#log = broker.log.child({ conn: this.info.id, remote: this.info.remoteAddress });
-    this.#budget = broker.requestBudget.open(() => this.#onBudgetGranted());
-    this.#decoder = new FrameDecoder(broker.config.socketRequestMaxBytes, (size) => this.#admit(size));
+    this.#log = deps.log.child({ conn: this.info.id, remote: this.info.remoteAddress });
+    this.#budget = deps.budget.open(() => this.#onBudgetGranted());
+    this.#decoder = new FrameDecoder(deps.limits.socketRequestMaxBytes, (size) => this.#admit(size));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('drain', () => this.#updateReading());
@@ -141,7 +162,7 @@ export class Connection {
         // reading it, not because the client went quiet.
         if (this.#inflight === 0 && !this.#budget.waiting) this.close('idle');
         else this.#touch();
-      }, this.#broker.config.connectionsMaxIdleMs);
+      }, this.#limits.connectionsMaxIdleMs);
       this.#idleTimer.unref();
     }
   }
@@ -187,7 +208,7 @@ export class Connection {
       // One timer per connection, re-armed from now (whether still pending or already fired).
       this.#receiveTimer.refresh();
     } else {
-      this.#receiveTimer = setTimeout(() => this.#onReceiveDeadline(), this.#broker.config.requestReceiveTimeoutMs);
+      this.#receiveTimer = setTimeout(() => this.#onReceiveDeadline(), this.#limits.requestReceiveTimeoutMs);
       this.#receiveTimer.unref();
     }
   }
@@ -202,7 +223,7 @@ export class Connection {
       {
         frameBytes: this.#decoder.receivingFrameBytes,
         receivedBytes: this.#decoder.receivedFrameBytes,
-        timeoutMs: this.#broker.config.requestReceiveTimeoutMs,
+        timeoutMs: this.#limits.requestReceiveTimeoutMs,
       },
       'request frame not received within --request-receive-timeout-ms of its admission; closing connection and freeing its request memory',
     );
@@ -287,7 +308,7 @@ export class Connection {
     if (this.#log.isLevelEnabled('debug')) {
       this.#log.debug({ apiKey: header.apiKey, apiVersion: header.apiVersion, correlationId: header.correlationId, clientId: header.clientId }, 'request');
     }
-    const ctx = { header, connection: this.info, broker: this.#broker, log: this.#log };
+    const ctx = { header, connection: this.info, services: this.#services, log: this.#log };
     let result: unknown;
     try {
       result = handler.handle(ctx, body as never);
@@ -377,10 +398,10 @@ export class Connection {
    */
   #updateReading(): void {
     if (this.#closed) return;
-    const cfg = this.#broker.config;
+    const cfg = this.#limits;
     const pause =
       this.#stopped ||
-      this.#broker.draining ||
+      this.#services.draining ||
       this.#budget.waiting ||
       this.#inflight >= cfg.maxInflightRequests ||
       this.#socket.writableLength > cfg.maxQueuedResponseBytes;

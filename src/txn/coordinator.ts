@@ -20,11 +20,10 @@ import { ControlRecordType, RecordBatchView, encodeControlBatch } from '../../wi
 import type { BrokerRegistry } from '../cluster/registry.js';
 import type { TopicStore } from '../cluster/topics.js';
 import { LeaseClient, type LeaseKeys } from '../coordination/lease.js';
-import type { PartitionRef, PartitionState } from '../coordination/partition-state.js';
+import type { PartitionLog, PartitionRef } from '../log/partition-log.js';
 import { ScriptRunner, redisCall } from '../coordination/redis.js';
 import { LostLeaseError } from '../errors.js';
 import { groupKeys } from '../groups/coordinator.js';
-import type { IngestBuffer } from '../log/ingest.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProducerIdAllocator } from './producer-ids.js';
 
@@ -75,12 +74,12 @@ export interface TxnCoordinatorDeps {
   redis: Redis;
   registry: BrokerRegistry;
   topics: TopicStore;
-  partitions: PartitionState;
+  /** The partition log: transactions are opened there, and markers appended. */
+  log: PartitionLog;
   producerIds: ProducerIdAllocator;
-  ingest: () => IngestBuffer;
   leaseMs: number;
   maxTimeoutMs: number;
-  log: Logger;
+  logger: Logger;
 }
 
 /** Answers of the coordinator's operations. */
@@ -120,7 +119,7 @@ export class TransactionCoordinator {
         await o.chain;
         await this.#lease!.release(txnKeys(id).lease, o.leaseValue);
       } catch (err) {
-        this.#d.log.warn({ err: (err as Error).message, transactionalId: id }, 'could not release a transaction lease; it expires by itself');
+        this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not release a transaction lease; it expires by itself');
       }
     }
   }
@@ -130,7 +129,7 @@ export class TransactionCoordinator {
       try {
         if (!(await this.#lease!.renew(txnKeys(id).lease, o.leaseValue))) this.#owned.delete(id);
       } catch (err) {
-        this.#d.log.warn({ err: (err as Error).message, transactionalId: id }, 'could not renew a transaction lease');
+        this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not renew a transaction lease');
       }
     }
   }
@@ -162,13 +161,13 @@ export class TransactionCoordinator {
       if (r && (r.state === 'PrepareCommit' || r.state === 'PrepareAbort')) {
         // The previous owner died while ending this transaction: finish it, as decided.
         owned.chain = this.#complete(id, owned, r.state === 'PrepareCommit').catch((err: unknown) => {
-          this.#d.log.warn({ err: (err as Error).message, transactionalId: id }, 'could not finish a transaction taken over');
+          this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not finish a transaction taken over');
         });
         await owned.chain;
       }
       return owned;
     } catch (err) {
-      this.#d.log.warn({ err: (err as Error).message, transactionalId: id }, 'could not load transaction state');
+      this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not load transaction state');
       return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     }
   }
@@ -189,7 +188,7 @@ export class TransactionCoordinator {
         this.#owned.delete(id);
         return fail(ErrorCode.NOT_COORDINATOR);
       }
-      this.#d.log.warn({ err: (err as Error).message, transactionalId: id }, 'transaction operation failed');
+      this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'transaction operation failed');
       // Clients treat unexpected codes on transactional APIs as fatal; a failure inside the
       // coordinator (storage, Redis) is retriable from the client's side.
       return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE);
@@ -253,7 +252,7 @@ export class TransactionCoordinator {
         try {
           await this.#complete(id, o, r.state === 'PrepareCommit');
         } catch (err) {
-          this.#d.log.warn({ err: (err as Error).message, transactionalId: id }, 'could not finish the previous transaction yet');
+          this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not finish the previous transaction yet');
           return fail(ErrorCode.CONCURRENT_TRANSACTIONS);
         }
       }
@@ -338,7 +337,7 @@ export class TransactionCoordinator {
       }
       if (codes.some((c) => c !== ErrorCode.NONE)) return codes.map((c) => (c === ErrorCode.NONE ? ErrorCode.OPERATION_NOT_ATTEMPTED : c));
       const fresh = refs.filter((x) => !has(x.topic, x.partition));
-      const opened = await this.#d.partitions.openTransaction(
+      const opened = await this.#d.log.openTransaction(
         fresh.map((x) => ({ topicId: x.topicId, partition: x.partition })),
         producerId,
         producerEpoch,
@@ -418,7 +417,7 @@ export class TransactionCoordinator {
   async #complete(id: string, o: Owned, commit: boolean): Promise<void> {
     const r = o.record!;
     const timestamp = Date.now();
-    const ingest = this.#d.ingest();
+    const log = this.#d.log;
     // Markers carry the transaction's producer id; their epoch is the producer's current one,
     // which after a fencing bump is higher and so fences the old instance on the partition.
     // (Should the bump have moved to a new producer id, the old id is fenced one epoch up.)
@@ -433,10 +432,10 @@ export class TransactionCoordinator {
         timestamp,
       });
       const ref: PartitionRef = { topicId: p.topicId, partition: p.partition };
-      return ingest.append(ref, [new RecordBatchView(bytes)]).then((outcome) => outcome.results[0]!.errorCode);
+      return log.append(ref, [new RecordBatchView(bytes)]).then((outcome) => outcome.results[0]!.errorCode);
     });
     // Markers hold up the transaction's readers (the LSO): write them now, not at flush.ms.
-    if (appended.length > 0) void ingest.flush();
+    if (appended.length > 0) log.flushSoon();
     const results = await Promise.all(appended);
     const failed = results.find((c) => c !== ErrorCode.NONE);
     if (failed !== undefined) throw new Error(`a transaction marker was refused with error ${failed}`);
@@ -449,7 +448,7 @@ export class TransactionCoordinator {
     r.partitions = [];
     r.groups = [];
     await this.#save(id, o);
-    this.#d.log.debug({ transactionalId: id, commit }, 'transaction ended');
+    this.#d.logger.debug({ transactionalId: id, commit }, 'transaction ended');
   }
 
   /**
@@ -481,7 +480,7 @@ export class TransactionCoordinator {
             return;
           }
           if (!r || r.state !== 'Ongoing' || Date.now() < r.startedAtMs + r.timeoutMs) return;
-          this.#d.log.info({ transactionalId: id, producerId: r.producerId }, 'transaction timed out; aborting it');
+          this.#d.logger.info({ transactionalId: id, producerId: r.producerId }, 'transaction timed out; aborting it');
           await this.#bump(r, () => this.#d.producerIds.allocate());
           r.state = 'PrepareAbort';
           await this.#save(id, o);

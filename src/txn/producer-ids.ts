@@ -42,6 +42,13 @@ export class ProducerIdAllocator {
     return this.#next++;
   }
 
+  /** True when `producerId` has been handed out by some broker (ids are never reused). */
+  async isAllocated(producerId: number): Promise<boolean> {
+    // Ids below the counter have been taken in blocks by some broker.
+    const counter = Number((await redisCall('read producer id counter', () => this.#redis.get(PRODUCER_ID_KEY))) ?? 0);
+    return producerId < counter;
+  }
+
   async #takeBlock(): Promise<void> {
     const end = await redisCall('allocate producer ids', () => this.#redis.incrby(PRODUCER_ID_KEY, this.#blockSize));
     this.#next = end - this.#blockSize;

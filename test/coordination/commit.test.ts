@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { partitionKeys } from '../../src/coordination/keys.js';
 import { luaScripts } from '../../src/coordination/redis.js';
-import { PartitionState, type BatchCommitInput, type PartitionRef } from '../../src/coordination/partition-state.js';
+import { PartitionState, type BatchCommitInput, type PartitionRef } from '../../src/log/partition-state.js';
 import { ErrorCode } from '../../wire/index.js';
 import type { RedisServer } from '../helpers/redis.js';
 import { commandClient, freshPartition, withPartitionState, idem, plain, zsetWithScores } from './setup.js';

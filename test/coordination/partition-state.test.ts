@@ -8,7 +8,7 @@ import {
   PartitionState,
   type PartitionRef,
   type Run,
-} from '../../src/coordination/partition-state.js';
+} from '../../src/log/partition-state.js';
 import { createSubscriberClient, waitReady } from '../../src/coordination/redis.js';
 import { ErrorCode } from '../../wire/index.js';
 import type { RedisServer } from '../helpers/redis.js';

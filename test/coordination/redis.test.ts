@@ -1,9 +1,9 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionKeys } from '../../src/coordination/keys.js';
-import { PartitionState } from '../../src/coordination/partition-state.js';
+import { PartitionState } from '../../src/log/partition-state.js';
 import {
   createCommandClient,
   isRedisUnavailable,
@@ -43,9 +43,12 @@ async function rejection(promise: Promise<unknown>): Promise<{ error: unknown; m
 }
 
 describe('script registry', () => {
-  it('loads every .lua file of src/coordination/lua with its SHA1', async () => {
+  it('loads every .lua file of src/*/lua with its SHA1', async () => {
     const scripts = luaScripts();
-    const files = readdirSync(path.join(import.meta.dirname, '..', '..', 'src', 'coordination', 'lua'))
+    const src = path.join(import.meta.dirname, '..', '..', 'src');
+    const files = readdirSync(src)
+      .filter((d) => existsSync(path.join(src, d, 'lua')))
+      .flatMap((d) => readdirSync(path.join(src, d, 'lua')))
       .filter((f) => f.endsWith('.lua'))
       .map((f) => f.slice(0, -4))
       .sort();

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { createCommandClient, waitReady, type RedisClientOptions } from '../../src/coordination/redis.js';
-import { PartitionState, type BatchCommitInput, type PartitionRef } from '../../src/coordination/partition-state.js';
+import { PartitionState, type BatchCommitInput, type PartitionRef } from '../../src/log/partition-state.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /** A fresh partition of a random topic id, so tests sharing one server never collide. */

@@ -4,7 +4,7 @@
  * the LSO.
  */
 import { describe, expect, it } from 'vitest';
-import type { BatchCommitInput, PartitionRef, PartitionState } from '../../src/coordination/partition-state.js';
+import type { BatchCommitInput, PartitionRef, PartitionState } from '../../src/log/partition-state.js';
 import { ErrorCode } from '../../wire/index.js';
 import { freshPartition, withPartitionState, idem, plain } from './setup.js';
 

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import type { PartitionState } from '../../src/coordination/partition-state.js';
+import type { PartitionState } from '../../src/log/partition-state.js';
 import { ByteLru } from '../../src/log/cache.js';
 import { IngestBuffer, type AppendOutcome } from '../../src/log/ingest.js';
 import type { SegmentPieces } from '../../src/log/segment.js';

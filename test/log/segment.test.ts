@@ -3,7 +3,7 @@
  * pieces, and the reader returning the same batches from the write cache as from the store.
  */
 import { describe, expect, it } from 'vitest';
-import type { PartitionState } from '../../src/coordination/partition-state.js';
+import type { PartitionState } from '../../src/log/partition-state.js';
 import { ByteLru } from '../../src/log/cache.js';
 import { LogReader } from '../../src/log/reader.js';
 import { SEGMENT_HEADER_BYTES, SegmentPieces, buildSegment, readSegmentFooter, type SegmentPart } from '../../src/log/segment.js';

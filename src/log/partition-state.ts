@@ -7,10 +7,10 @@
  * them with `%.0f` so large values never reach Redis in exponent notation.
  */
 import type { Redis } from 'ioredis';
-import { partitionKeys, HIGH_WATERMARK_CHANNEL, type PartitionRef } from './keys.js';
-import { mapRedisError, redisCall, ScriptRunner, type ScriptCall } from './redis.js';
+import { partitionKeys, HIGH_WATERMARK_CHANNEL, type PartitionRef } from '../coordination/keys.js';
+import { mapRedisError, redisCall, ScriptRunner, type ScriptCall } from '../coordination/redis.js';
 
-export type { PartitionRef } from './keys.js';
+export type { PartitionRef } from '../coordination/keys.js';
 
 /** One batch of a commit, as read from its RecordBatch v2 header and its place in the object. */
 export interface BatchCommitInput {

@@ -1,0 +1,238 @@
+/**
+ * The partition log: the one door to everything Strata keeps per partition (docs/architecture.md
+ * §4). Handlers and coordinators append, read, look up offsets, delete records and ask about
+ * producers and transactions here; behind it the ingest buffer writes segment objects, the
+ * partition state in Redis assigns offsets and indexes runs, the reader serves bytes from the
+ * caches and the object store, and the notifier wakes long-polls. Retention, compaction and
+ * object garbage collection belong here too.
+ */
+import type { RecordBatchView } from '../../wire/records/index.js';
+import type { Logger } from '../observability/logger.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { ByteLru, type CacheStats } from './cache.js';
+import { IngestBuffer, type AppendOutcome } from './ingest.js';
+import { HighWatermarkNotifier, partitionKey } from './notifier.js';
+import {
+  PartitionState,
+  type PartitionOffsets,
+  type PartitionRef,
+  type ProducerStateSummary,
+} from './partition-state.js';
+import { LogReader, type ReadPlan, type ReadRequest, type ReadResult } from './reader.js';
+import type { SegmentPieces } from './segment.js';
+import { findInRun, type OffsetAndTimestamp } from './timestamps.js';
+import type { Redis } from 'ioredis';
+
+export type { AppendOutcome } from './ingest.js';
+export type { PartitionOffsets, PartitionRef, ProducerStateSummary } from './partition-state.js';
+export type { ReadPlan, ReadRequest, ReadResult } from './reader.js';
+export type { OffsetAndTimestamp } from './timestamps.js';
+
+export interface PartitionLogOptions {
+  redis: Redis;
+  store: ObjectStore;
+  /** A producer's state on a partition is forgotten after this long without a batch. */
+  producerIdExpirationMs: number;
+  writeCacheBytes: number;
+  blockCacheBytes: number;
+  blockSizeBytes: number;
+  /** The most a batch may decompress to when a timestamp lookup decodes it. */
+  maxDecompressedBatchBytes: number;
+  flushMs: number;
+  flushBytes: number;
+}
+
+/**
+ * A place in one writer's queue of appends (see {@link PartitionLog.appendTurn}). `ready`
+ * resolves when every earlier turn of the same writer has queued its batches or given up;
+ * `release` must be called exactly once, after queuing, whatever happened.
+ */
+export interface AppendTurn {
+  readonly ready: Promise<void>;
+  release(): void;
+}
+
+/** Counters for /metrics. */
+export interface PartitionLogStats {
+  segmentsFlushed: number;
+  ingestPendingBytes: number;
+  writeCache: CacheStats;
+  blockCache: CacheStats;
+}
+
+export class PartitionLog {
+  readonly #opts: PartitionLogOptions;
+  readonly #state: PartitionState;
+  readonly #writeCache: ByteLru<SegmentPieces>;
+  readonly #blockCache: ByteLru;
+  readonly #reader: LogReader;
+  readonly #notifier = new HighWatermarkNotifier();
+  /** Per writer (a connection), the tail of its queue of appends. */
+  readonly #turns = new WeakMap<object, Promise<void>>();
+  #ingest: IngestBuffer | null = null;
+
+  constructor(opts: PartitionLogOptions) {
+    this.#opts = opts;
+    this.#state = new PartitionState(opts.redis, { producerIdExpirationMs: opts.producerIdExpirationMs });
+    this.#writeCache = new ByteLru<SegmentPieces>(opts.writeCacheBytes);
+    this.#blockCache = new ByteLru(opts.blockCacheBytes);
+    this.#reader = new LogReader(opts.store, this.#state, this.#writeCache, this.#blockCache, opts.blockSizeBytes);
+  }
+
+  /**
+   * Starts the write path once the broker has its node id (object keys carry it). Commits wake
+   * this broker's long-polls directly and other brokers' through Redis.
+   */
+  start(nodeId: number, log: Logger): void {
+    const ingest = new IngestBuffer(this.#opts.store, this.#state, this.#writeCache, { nodeId, flushMs: this.#opts.flushMs, flushBytes: this.#opts.flushBytes }, log);
+    ingest.onCommit((updates) => {
+      this.#notifier.notify(updates.map((u) => partitionKey(u.ref)));
+      this.#state.publishHighWatermarks(updates).catch((err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'could not announce new high watermarks; remote long-polls wake at their deadline');
+      });
+    });
+    this.#ingest = ingest;
+  }
+
+  get #writer(): IngestBuffer {
+    if (!this.#ingest) throw new Error('partition log not started');
+    return this.#ingest;
+  }
+
+  /** Another broker committed: a message of the high-watermark channel. */
+  onRemoteCommits(payload: string): void {
+    this.#notifier.onMessage(payload);
+  }
+
+  // ---- writes ----
+
+  /**
+   * Claims the writer's next turn to queue appends. A writer's requests run concurrently, and
+   * each awaits lookups and validation before queuing; without turns a later pipelined request
+   * could queue first and reorder a partition's batches (fatal for idempotent producers, which
+   * pipeline up to five requests). Claim when the request starts, validate, await `ready`,
+   * append, release: the turn is held until the batches are queued, not until they commit.
+   */
+  appendTurn(writer: object): AppendTurn {
+    const previous = this.#turns.get(writer) ?? Promise.resolve();
+    let release!: () => void;
+    this.#turns.set(writer, new Promise<void>((r) => (release = r)));
+    return { ready: previous, release };
+  }
+
+  /**
+   * Queues validated batches of one partition and resolves once they are committed (offsets
+   * assigned, or a per-batch error). Rejects with the storage or Redis failure if the flush
+   * fails; nothing was acknowledged then.
+   */
+  append(ref: PartitionRef, batches: readonly RecordBatchView[]): Promise<AppendOutcome> {
+    return this.#writer.append(ref, batches);
+  }
+
+  /** Starts a flush now instead of at the next deadline (transaction markers). */
+  flushSoon(): void {
+    void this.#writer.flush();
+  }
+
+  /** Flushes and commits everything queued (shutdown). */
+  async drain(): Promise<void> {
+    await this.#ingest?.drain();
+  }
+
+  /** Wakes every long-poll at once (shutdown). */
+  close(): void {
+    this.#notifier.close();
+  }
+
+  // ---- reads ----
+
+  /** Log start, high watermark and last stable offset, per partition in input order. */
+  offsets(refs: readonly PartitionRef[]): Promise<PartitionOffsets[]> {
+    return this.#state.offsets(refs);
+  }
+
+  /** Reads one partition from an offset, at most `maxBytes` (see {@link plan}). */
+  read(req: ReadRequest): Promise<ReadResult> {
+    return this.#reader.read(req);
+  }
+
+  /** The first step of a read: offsets and index entries, no record bytes. */
+  plan(req: Pick<ReadRequest, 'ref' | 'fetchOffset' | 'readCommitted'>): Promise<ReadPlan> {
+    return this.#reader.plan(req);
+  }
+
+  /** Reads a planned partition within `maxBytes` (the first batch regardless with `minOneBatch`). */
+  readPlanned(plan: ReadPlan, maxBytes: number, minOneBatch: boolean): Promise<ReadResult> {
+    return this.#reader.readPlanned(plan, maxBytes, minOneBatch);
+  }
+
+  /**
+   * Resolves when any of the partitions commits, after `timeoutMs`, or at shutdown, whichever
+   * comes first (a long-polling Fetch).
+   */
+  waitForCommit(refs: readonly PartitionRef[], timeoutMs: number): Promise<void> {
+    return this.#notifier.wait(refs.map(partitionKey), timeoutMs);
+  }
+
+  /**
+   * The first record at or after `timestampMs` below the high watermark (the last stable
+   * offset with `readCommitted`), or null when there is none.
+   */
+  async offsetForTimestamp(ref: PartitionRef, timestampMs: number, readCommitted: boolean): Promise<OffsetAndTimestamp | null> {
+    const [run, [o]] = await Promise.all([this.#state.runAtTimestamp(ref, timestampMs), this.#state.offsets([ref])]);
+    // The run may straddle the log start after DeleteRecords: records below it are gone.
+    const found = run ? await findInRun(this.#reader, run, timestampMs, false, o!.logStart, this.#opts.maxDecompressedBatchBytes) : null;
+    const upper = readCommitted ? o!.lso : o!.hw;
+    return found && found.offset < upper ? found : null;
+  }
+
+  /** The offset and timestamp of the record with the largest timestamp, or null when empty. */
+  async maxTimestampOffset(ref: PartitionRef): Promise<OffsetAndTimestamp | null> {
+    const run = await this.#state.maxTimestampRun(ref);
+    return run ? findInRun(this.#reader, run, run.maxTimestamp, true) : null;
+  }
+
+  /** Aborted transactions overlapping [fromOffset, toOffset), for read_committed fetches. */
+  abortedTransactions(ref: PartitionRef, fromOffset: number, toOffset: number): Promise<{ producerId: number; firstOffset: number }[]> {
+    return this.#state.abortedTransactions(ref, fromOffset, toOffset);
+  }
+
+  /** Transactions open on the partition. */
+  openTransactions(ref: PartitionRef): Promise<{ producerId: number; epoch: number; firstOffset: number }[]> {
+    return this.#state.openTransactions(ref);
+  }
+
+  /** The idempotent and transactional producers the partition remembers. */
+  producers(ref: PartitionRef): Promise<ProducerStateSummary[]> {
+    return this.#state.producers(ref);
+  }
+
+  // ---- changes other than appends ----
+
+  /** Moves the log start up to `target` (-1: the high watermark); DeleteRecords. */
+  deleteRecords(ref: PartitionRef, target: number): Promise<{ errorCode: number; logStart: number }> {
+    return this.#state.deleteRecords(ref, target);
+  }
+
+  /** Forgets a deleted topic's partition. */
+  deletePartition(ref: PartitionRef): Promise<void> {
+    return this.#state.deletePartition(ref);
+  }
+
+  /**
+   * Registers the partitions in a producer's transaction; per partition NONE or the error
+   * (the commit script then accepts its transactional batches there).
+   */
+  openTransaction(refs: readonly PartitionRef[], producerId: number, producerEpoch: number): Promise<number[]> {
+    return this.#state.openTransaction(refs, producerId, producerEpoch);
+  }
+
+  stats(): PartitionLogStats {
+    return {
+      segmentsFlushed: this.#ingest?.flushCount ?? 0,
+      ingestPendingBytes: this.#ingest?.pendingBytes ?? 0,
+      writeCache: this.#writeCache.stats(),
+      blockCache: this.#blockCache.stats(),
+    };
+  }
+}
