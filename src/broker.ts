@@ -119,14 +119,14 @@ export class Broker {
       logger: log,
     });
     const registry = this.registry;
-    const broker = this;
+    const isDraining = (): boolean => this.#draining;
     this.services = {
       config,
       get nodeId() {
         return registry.nodeId;
       },
       get draining() {
-        return broker.#draining;
+        return isDraining();
       },
       apis: this.handlers,
       placement: new Placement(registry),
