@@ -5,12 +5,11 @@
  * Nothing here handles a request: handlers see only `Services`, the listener only its limits,
  * the handler table and those services.
  */
-import { BrokerRegistry } from './cluster/registry.js';
+import { BrokerRegistry } from './cluster/broker-store.js';
 import { Placement } from './cluster/routing.js';
-import { GLOBAL_KEYS } from './cluster/keys.js';
-import { TopicStore } from './cluster/topics.js';
+import { GLOBAL_KEYS, HIGH_WATERMARK_CHANNEL } from './coordination/keys.js';
+import { TopicStore } from './cluster/topic-store.js';
 import type { BrokerConfig } from './config.js';
-import { HIGH_WATERMARK_CHANNEL } from './coordination/keys.js';
 import { createCommandClient, createSubscriberClient, waitReady } from './coordination/redis.js';
 import { GroupCoordinator } from './groups/coordinator.js';
 import { HANDLERS } from './handlers/index.js';

@@ -4,7 +4,7 @@
  * removing a broker moves only the partitions that scored highest on it, so caches stay warm.
  */
 
-import type { BrokerInfo } from './registry.js';
+import type { BrokerInfo } from './broker-store.js';
 
 /** A 32-bit FNV-1a hash of `text`, then a murmur3 finaliser for better high-bit spread. */
 function hash32(text: string): number {

@@ -11,7 +11,7 @@
  */
 import type { Redis } from 'ioredis';
 import { ErrorCode, Reader, WireError, decodeConsumerProtocolSubscription, type ConsumerProtocolSubscription } from '../../wire/index.js';
-import type { BrokerInfo, BrokerRegistry } from '../cluster/registry.js';
+import type { BrokerInfo, BrokerRegistry } from '../cluster/broker-store.js';
 import { rendezvousOrder } from '../cluster/routing.js';
 import { GROUPS_SET, groupKeys } from '../coordination/keys.js';
 import { LeaseClient } from '../coordination/lease.js';

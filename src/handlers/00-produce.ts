@@ -43,7 +43,7 @@ import {
   type RecordBatchView,
   type RecordPolicy,
 } from '../../wire/records/index.js';
-import type { TopicInfo } from '../cluster/topics.js';
+import type { TopicInfo } from '../cluster/topic-store.js';
 import { effectiveTopicConfig, timestampLimits } from '../cluster/topic-configs.js';
 import type { BrokerConfig } from '../config.js';
 import { toKafkaErrorCode } from '../errors.js';

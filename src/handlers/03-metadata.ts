@@ -25,7 +25,7 @@
  * topic and set of brokers and shared by every response until either changes.
  */
 import { ErrorCode, ZERO_UUID, type MetadataResponsePartition, type MetadataResponseTopic } from '../../wire/index.js';
-import { topicNameProblem, type TopicInfo } from '../cluster/topics.js';
+import { topicNameProblem, type TopicInfo } from '../cluster/topic-store.js';
 import type { Services } from './services.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler, type RequestContext } from './handler.js';

@@ -22,7 +22,7 @@ import { ErrorCode, type CreateTopicsResponseCreatableTopicConfigs, type CreateT
 import { ConfigSource, TOPIC_CONFIGS, effectiveTopicConfig } from '../cluster/topic-configs.js';
 import { toKafkaErrorCode } from '../errors.js';
 import type { Services } from './services.js';
-import type { TopicInfo } from '../cluster/topics.js';
+import type { TopicInfo } from '../cluster/topic-store.js';
 import { defineHandler } from './handler.js';
 
 /** The configs KIP-525 returns for a created topic: every known config, effective value. */

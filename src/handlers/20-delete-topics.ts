@@ -22,7 +22,7 @@
  * Not implemented: consumer-group offsets of the deleted topic are kept (groups land later).
  */
 import { ErrorCode, ZERO_UUID, type DeleteTopicsResponseDeletableTopicResult } from '../../wire/index.js';
-import type { TopicInfo } from '../cluster/topics.js';
+import type { TopicInfo } from '../cluster/topic-store.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler, type RequestContext } from './handler.js';
 

@@ -29,7 +29,7 @@ import {
 } from '../../wire/index.js';
 import { ConfigResourceType, brokerConfigs, brokerNameOfTopicConfig, brokerResourceProblem } from '../cluster/config-resources.js';
 import { ConfigSource, TOPIC_CONFIGS } from '../cluster/topic-configs.js';
-import { topicNameProblem, type TopicInfo } from '../cluster/topics.js';
+import { topicNameProblem, type TopicInfo } from '../cluster/topic-store.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler } from './handler.js';
 

@@ -18,7 +18,7 @@
  * brokers and durability is the object store's, so the broker ids are not used.
  */
 import { ErrorCode, type CreatePartitionsResponseCreatePartitionsTopicResult } from '../../wire/index.js';
-import { clusterLimitMessage, perTopicLimitMessage } from '../cluster/topics.js';
+import { clusterLimitMessage, perTopicLimitMessage } from '../cluster/topic-store.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler } from './handler.js';
 

@@ -11,7 +11,7 @@
  */
 import { ErrorCode } from '../../wire/index.js';
 import { ConfigResourceType, DUPLICATE_RESOURCE_MESSAGE, brokerResourceProblem, duplicateResources } from '../cluster/config-resources.js';
-import { topicNameProblem, type TopicInfo } from '../cluster/topics.js';
+import { topicNameProblem, type TopicInfo } from '../cluster/topic-store.js';
 import { toKafkaErrorCode } from '../errors.js';
 import type { RequestContext } from './handler.js';
 

@@ -4,7 +4,7 @@
  * handlers declare.
  */
 import type { RequestBodyByKey, RequestHeader, ResponseBodyByKey } from '../../wire/index.js';
-import type { TopicInfo } from '../cluster/topics.js';
+import type { TopicInfo } from '../cluster/topic-store.js';
 import { toKafkaErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Services } from './services.js';

@@ -5,7 +5,7 @@
  * `coordination/` or the broker itself.
  */
 import type { Placement } from '../cluster/routing.js';
-import type { TopicStore } from '../cluster/topics.js';
+import type { TopicStore } from '../cluster/topic-store.js';
 import type { BrokerConfig } from '../config.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { PartitionLog } from '../log/partition-log.js';

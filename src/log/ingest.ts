@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { RecordBatchView } from '../../wire/records/index.js';
-import type { BatchCommitResult, PartitionRef, PartitionState } from './partition-state.js';
+import type { BatchCommitResult, PartitionRef, PartitionStore } from './partition-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ByteLru } from './cache.js';
@@ -55,7 +55,7 @@ function dayPrefix(now: Date): string {
 
 export class IngestBuffer {
   readonly #store: ObjectStore;
-  readonly #state: PartitionState;
+  readonly #state: PartitionStore;
   readonly #writeCache: ByteLru<SegmentPieces>;
   readonly #log: Logger;
   readonly #opts: Required<IngestOptions>;
@@ -82,7 +82,7 @@ export class IngestBuffer {
   readonly #listeners: CommitListener[] = [];
   #flushes = 0;
 
-  constructor(store: ObjectStore, state: PartitionState, writeCache: ByteLru<SegmentPieces>, opts: IngestOptions, log: Logger) {
+  constructor(store: ObjectStore, state: PartitionStore, writeCache: ByteLru<SegmentPieces>, opts: IngestOptions, log: Logger) {
     this.#store = store;
     this.#state = state;
     this.#writeCache = writeCache;

@@ -2,10 +2,7 @@
  * Wakes long-polling fetches when a partition's high watermark moves: on this broker's own
  * commits directly, on other brokers' commits through the Redis `strata:hw` channel.
  */
-import type { PartitionRef } from './partition-state.js';
-
-/** The pub/sub channel commits are announced on. */
-export const HW_CHANNEL = 'strata:hw';
+import type { PartitionRef } from './partition-store.js';
 
 export function partitionKey(ref: PartitionRef): string {
   return `${ref.topicId}:${ref.partition}`;

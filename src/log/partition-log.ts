@@ -13,18 +13,18 @@ import { ByteLru, type CacheStats } from './cache.js';
 import { IngestBuffer, type AppendOutcome } from './ingest.js';
 import { HighWatermarkNotifier, partitionKey } from './notifier.js';
 import {
-  PartitionState,
+  PartitionStore,
   type PartitionOffsets,
   type PartitionRef,
   type ProducerStateSummary,
-} from './partition-state.js';
+} from './partition-store.js';
 import { LogReader, type ReadPlan, type ReadRequest, type ReadResult } from './reader.js';
 import type { SegmentPieces } from './segment.js';
 import { findInRun, type OffsetAndTimestamp } from './timestamps.js';
 import type { Redis } from 'ioredis';
 
 export type { AppendOutcome } from './ingest.js';
-export type { PartitionOffsets, PartitionRef, ProducerStateSummary } from './partition-state.js';
+export type { PartitionOffsets, PartitionRef, ProducerStateSummary } from './partition-store.js';
 export type { ReadPlan, ReadRequest, ReadResult } from './reader.js';
 export type { OffsetAndTimestamp } from './timestamps.js';
 
@@ -62,7 +62,7 @@ export interface PartitionLogStats {
 
 export class PartitionLog {
   readonly #opts: PartitionLogOptions;
-  readonly #state: PartitionState;
+  readonly #state: PartitionStore;
   readonly #writeCache: ByteLru<SegmentPieces>;
   readonly #blockCache: ByteLru;
   readonly #reader: LogReader;
@@ -73,7 +73,7 @@ export class PartitionLog {
 
   constructor(opts: PartitionLogOptions) {
     this.#opts = opts;
-    this.#state = new PartitionState(opts.redis, { producerIdExpirationMs: opts.producerIdExpirationMs });
+    this.#state = new PartitionStore(opts.redis, { producerIdExpirationMs: opts.producerIdExpirationMs });
     this.#writeCache = new ByteLru<SegmentPieces>(opts.writeCacheBytes);
     this.#blockCache = new ByteLru(opts.blockCacheBytes);
     this.#reader = new LogReader(opts.store, this.#state, this.#writeCache, this.#blockCache, opts.blockSizeBytes);

@@ -10,7 +10,7 @@
  */
 import { ErrorCode } from '../../wire/index.js';
 import { BATCH_HEADER_SIZE, BATCH_LENGTH_OVERHEAD, BatchField } from '../../wire/records/index.js';
-import type { PartitionOffsets, PartitionRef, PartitionState, Run } from './partition-state.js';
+import type { PartitionOffsets, PartitionRef, PartitionStore, Run } from './partition-store.js';
 import { StorageError, type ObjectStore } from '../storage/object-store.js';
 import type { ByteLru } from './cache.js';
 import type { SegmentPieces } from './segment.js';
@@ -67,12 +67,12 @@ interface ReadProgress {
 
 export class LogReader {
   readonly #store: ObjectStore;
-  readonly #state: PartitionState;
+  readonly #state: PartitionStore;
   readonly #writeCache: ByteLru<SegmentPieces>;
   readonly #blockCache: ByteLru;
   readonly #blockSize: number;
 
-  constructor(store: ObjectStore, state: PartitionState, writeCache: ByteLru<SegmentPieces>, blockCache: ByteLru, blockSize: number) {
+  constructor(store: ObjectStore, state: PartitionStore, writeCache: ByteLru<SegmentPieces>, blockCache: ByteLru, blockSize: number) {
     this.#store = store;
     this.#state = state;
     this.#writeCache = writeCache;

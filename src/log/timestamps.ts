@@ -11,7 +11,7 @@
  */
 import { WireError } from '../../wire/index.js';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES, decodeBatch, splitBatches, type DecodedBatch } from '../../wire/records/index.js';
-import type { Run } from './partition-state.js';
+import type { Run } from './partition-store.js';
 import type { LogReader } from './reader.js';
 
 /** An offset and the timestamp of the record there. */

@@ -17,8 +17,8 @@
 import type { Redis } from 'ioredis';
 import { ErrorCode } from '../../wire/index.js';
 import { ControlRecordType, RecordBatchView, encodeControlBatch } from '../../wire/records/index.js';
-import type { BrokerRegistry } from '../cluster/registry.js';
-import type { TopicStore } from '../cluster/topics.js';
+import type { BrokerRegistry } from '../cluster/broker-store.js';
+import type { TopicStore } from '../cluster/topic-store.js';
 import { LeaseClient, type LeaseKeys } from '../coordination/lease.js';
 import type { PartitionLog, PartitionRef } from '../log/partition-log.js';
 import { ScriptRunner, redisCall } from '../coordination/redis.js';

@@ -3,14 +3,14 @@ import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { partitionKeys } from '../../src/coordination/keys.js';
 import { luaScripts } from '../../src/coordination/redis.js';
-import { PartitionState, type BatchCommitInput, type PartitionRef } from '../../src/log/partition-state.js';
+import { PartitionStore, type BatchCommitInput, type PartitionRef } from '../../src/log/partition-store.js';
 import { ErrorCode } from '../../wire/index.js';
 import type { RedisServer } from '../helpers/redis.js';
 import { commandClient, freshPartition, withPartitionState, idem, plain, zsetWithScores } from './setup.js';
 
 let server: RedisServer;
 let redis: Redis;
-let state: PartitionState;
+let state: PartitionStore;
 withPartitionState((env) => ({ server, redis, state } = env));
 
 /** Commits one partition's batches and returns that partition's result. */
@@ -99,7 +99,7 @@ describe('commit: offsets and runs', () => {
     const ref = freshPartition();
     const clients = await Promise.all([0, 1, 2, 3].map(() => commandClient(server.url)));
     try {
-      const services = clients.map((c) => new PartitionState(c));
+      const services = clients.map((c) => new PartitionStore(c));
       const commits = Array.from({ length: 20 }, (_, i) =>
         services[i % services.length].commit(`obj-${i}`, [{ ref, batches: [plain(0, 100, 4)] }]),
       );
@@ -294,7 +294,7 @@ describe('commit: producer state expiry', () => {
   });
 
   it('forgets a producer silent for the expiration time at a later commit, which then accepts any sequence', async () => {
-    const expiring = new PartitionState(redis, { producerIdExpirationMs: 100 });
+    const expiring = new PartitionStore(redis, { producerIdExpirationMs: 100 });
     const ref = freshPartition();
     const k = partitionKeys(ref);
     const [first] = await expiring.commit('o1', [{ ref, batches: [idem(0, 10, 4, 11, 0, 0), idem(10, 10, 0, 12, 0, 0)] }]);
@@ -312,7 +312,7 @@ describe('commit: producer state expiry', () => {
   });
 
   it('keeps an expired producer while its transaction is open on the partition', async () => {
-    const expiring = new PartitionState(redis, { producerIdExpirationMs: 100 });
+    const expiring = new PartitionStore(redis, { producerIdExpirationMs: 100 });
     const ref = freshPartition();
     const k = partitionKeys(ref);
     expect(await expiring.openTransaction([ref], 21, 3)).toEqual([ErrorCode.NONE]);

@@ -5,10 +5,10 @@ import {
   decodeHighWatermarks,
   encodeHighWatermarks,
   parseRun,
-  PartitionState,
+  PartitionStore,
   type PartitionRef,
   type Run,
-} from '../../src/log/partition-state.js';
+} from '../../src/log/partition-store.js';
 import { createSubscriberClient, waitReady } from '../../src/coordination/redis.js';
 import { ErrorCode } from '../../wire/index.js';
 import type { RedisServer } from '../helpers/redis.js';
@@ -16,7 +16,7 @@ import { freshPartition, withPartitionState, plain, zsetWithScores } from './set
 
 let server: RedisServer;
 let redis: Redis;
-let state: PartitionState;
+let state: PartitionStore;
 withPartitionState((env) => ({ server, redis, state } = env));
 
 /**

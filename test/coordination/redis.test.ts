@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionKeys } from '../../src/coordination/keys.js';
-import { PartitionState } from '../../src/log/partition-state.js';
+import { PartitionStore } from '../../src/log/partition-store.js';
 import {
   createCommandClient,
   isRedisUnavailable,
@@ -18,12 +18,12 @@ import { commandClient, freshPartition, idem, plain } from './setup.js';
 
 let server: RedisServer;
 let redis: Redis;
-let state: PartitionState;
+let state: PartitionStore;
 
 beforeAll(async () => {
   server = await startRedis(); // AOF, appendfsync always
   redis = await commandClient(server.url);
-  state = new PartitionState(redis);
+  state = new PartitionStore(redis);
 });
 
 afterAll(async () => {
@@ -131,7 +131,7 @@ describe('client settings', () => {
     const impatient = await commandClient(server.url, { commandTimeoutMs: 300 });
     try {
       expect(await redis.call('CLIENT', 'PAUSE', '1500', 'ALL')).toBe('OK');
-      const { error, ms } = await rejection(new PartitionState(impatient).offsets([freshPartition()]));
+      const { error, ms } = await rejection(new PartitionStore(impatient).offsets([freshPartition()]));
       expect(error).toBeInstanceOf(RedisUnavailableError);
       expect((error as Error).message).toMatch(/Command timed out/);
       expect(ms).toBeLessThan(1000);

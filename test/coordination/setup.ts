@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { createCommandClient, waitReady, type RedisClientOptions } from '../../src/coordination/redis.js';
-import { PartitionState, type BatchCommitInput, type PartitionRef } from '../../src/log/partition-state.js';
+import { PartitionStore, type BatchCommitInput, type PartitionRef } from '../../src/log/partition-store.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /** A fresh partition of a random topic id, so tests sharing one server never collide. */
@@ -25,12 +25,12 @@ export async function commandClient(url: string, options: RedisClientOptions = {
 export interface PartitionStateEnv {
   server: RedisServer;
   redis: Redis;
-  state: PartitionState;
+  state: PartitionStore;
 }
 
 /**
  * For the calling test file: a redis-server without AOF, a command client on it and a
- * PartitionState, started before its tests and stopped after them. `ready` receives them.
+ * PartitionStore, started before its tests and stopped after them. `ready` receives them.
  */
 export function withPartitionState(ready: (env: PartitionStateEnv) => void): void {
   let server: RedisServer | undefined;
@@ -38,7 +38,7 @@ export function withPartitionState(ready: (env: PartitionStateEnv) => void): voi
   beforeAll(async () => {
     server = await startRedis({ appendOnly: false });
     redis = await commandClient(server.url);
-    ready({ server, redis, state: new PartitionState(redis) });
+    ready({ server, redis, state: new PartitionStore(redis) });
   });
   afterAll(async () => {
     redis?.disconnect();

@@ -4,11 +4,11 @@
  * the LSO.
  */
 import { describe, expect, it } from 'vitest';
-import type { BatchCommitInput, PartitionRef, PartitionState } from '../../src/log/partition-state.js';
+import type { BatchCommitInput, PartitionRef, PartitionStore } from '../../src/log/partition-store.js';
 import { ErrorCode } from '../../wire/index.js';
 import { freshPartition, withPartitionState, idem, plain } from './setup.js';
 
-let state: PartitionState;
+let state: PartitionStore;
 withPartitionState((env) => ({ state } = env));
 
 const TRANSACTIONAL = 1;

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import type { PartitionState } from '../../src/log/partition-state.js';
+import type { PartitionStore } from '../../src/log/partition-store.js';
 import { ByteLru } from '../../src/log/cache.js';
 import { IngestBuffer, type AppendOutcome } from '../../src/log/ingest.js';
 import type { SegmentPieces } from '../../src/log/segment.js';
@@ -14,7 +14,7 @@ import { MemoryObjectStore } from '../../src/storage/memory.js';
 import { encodeBatchSync, splitBatches, type RecordBatchView } from '../../wire/records/index.js';
 import { freshPartition, withPartitionState } from '../coordination/setup.js';
 
-let state: PartitionState;
+let state: PartitionStore;
 withPartitionState((env) => ({ state } = env));
 
 /** One batch of `count` records, as a producer would send it. */

@@ -3,7 +3,7 @@
  * pieces, and the reader returning the same batches from the write cache as from the store.
  */
 import { describe, expect, it } from 'vitest';
-import type { PartitionState } from '../../src/log/partition-state.js';
+import type { PartitionStore } from '../../src/log/partition-store.js';
 import { ByteLru } from '../../src/log/cache.js';
 import { LogReader } from '../../src/log/reader.js';
 import { SEGMENT_HEADER_BYTES, SegmentPieces, buildSegment, readSegmentFooter, type SegmentPart } from '../../src/log/segment.js';
@@ -13,7 +13,7 @@ import { decodeBatch, encodeBatchSync, splitBatches, type RecordBatchView } from
 import { freshPartition, plain, withPartitionState } from '../coordination/setup.js';
 import { Rng } from '../helpers/rng.js';
 
-let state: PartitionState;
+let state: PartitionStore;
 withPartitionState((env) => ({ state } = env));
 
 /** `count` batches of 1–5 records each, every batch its own buffer as a producer sends it. */

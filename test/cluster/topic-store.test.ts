@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GLOBAL_KEYS } from '../../src/cluster/keys.js';
+import { GLOBAL_KEYS } from '../../src/coordination/keys.js';
 import { ErrorCode, ZERO_UUID } from '../../wire/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
-import { GLOBAL_KEYS } from './keys.js';
+import { GLOBAL_KEYS } from '../coordination/keys.js';
 
 /** A live broker as Metadata presents it. */
 export interface BrokerInfo {

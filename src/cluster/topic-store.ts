@@ -11,7 +11,7 @@ import { ErrorCode, ZERO_UUID } from '../../wire/index.js';
 import { ScriptRunner, mapRedisError, redisCall } from '../coordination/redis.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { GLOBAL_KEYS } from './keys.js';
+import { GLOBAL_KEYS } from '../coordination/keys.js';
 import { validateTopicConfig } from './topic-configs.js';
 
 /** One topic as the broker sees it. */

@@ -38,7 +38,7 @@ export interface BatchCommitResult {
   duplicate: boolean;
 }
 
-/** One partition's result of {@link PartitionState.commit}. */
+/** One partition's result of {@link PartitionStore.commit}. */
 export interface PartitionCommitResult {
   /** Per batch, in input order. */
   results: BatchCommitResult[];
@@ -151,7 +151,7 @@ export function decodeHighWatermarks(payload: string): HighWatermarkUpdate[] {
  * Partition state in Redis: commits, offsets, the run index, DeleteRecords and high-watermark
  * notifications. Stateless apart from the client; one instance per broker.
  */
-export class PartitionState {
+export class PartitionStore {
   readonly #redis: Redis;
   readonly #scripts: ScriptRunner;
   readonly #producerIdExpirationMs: number;
