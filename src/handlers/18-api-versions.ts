@@ -11,10 +11,11 @@
  * is not implemented.
  */
 import { ErrorCode, type ApiVersionsResponseApiVersion } from '../../wire/index.js';
-import { defineHandler, type Handler } from './handler.js';
+import { defineHandler } from './handler.js';
+import type { ServedApi } from './services.js';
 
 /** The ApiVersions list for a handler table, in API key order. */
-export function apiVersionsKeys(handlers: ReadonlyMap<number, Handler>): ApiVersionsResponseApiVersion[] {
+export function apiVersionsKeys(handlers: ReadonlyMap<number, ServedApi>): ApiVersionsResponseApiVersion[] {
   return [...handlers.values()]
     .sort((a, b) => a.apiKey - b.apiKey)
     .map((h) => {

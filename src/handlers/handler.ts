@@ -7,7 +7,7 @@ import type { RequestBodyByKey, RequestHeader, ResponseBodyByKey } from '../../w
 import type { TopicInfo } from '../cluster/topic-store.js';
 import { toKafkaErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { Services } from './services.js';
+import type { ServedApi, Services } from './services.js';
 
 /** What a handler knows about the connection a request came on. */
 export interface ConnectionInfo {
@@ -51,18 +51,10 @@ export const NO_RESPONSE: unique symbol = Symbol('no response');
 
 export type HandlerResult<K extends keyof ResponseBodyByKey> = ResponseBodyByKey[K] | typeof NO_RESPONSE;
 
-/** One API's handler. */
-export interface Handler<K extends keyof RequestBodyByKey & keyof ResponseBodyByKey = keyof RequestBodyByKey & keyof ResponseBodyByKey> {
+/** One API's handler: the versions it serves (`ServedApi`) and what it does with a request. */
+export interface Handler<K extends keyof RequestBodyByKey & keyof ResponseBodyByKey = keyof RequestBodyByKey & keyof ResponseBodyByKey>
+  extends ServedApi {
   readonly apiKey: K;
-  /** Versions implemented completely: every field of these versions is honoured. */
-  readonly versions: readonly [min: number, max: number];
-  /**
-   * Versions advertised in ApiVersions, when wider than `versions`. Only Produce uses it:
-   * librdkafka decides whether a broker supports gzip, snappy and lz4 by checking that the
-   * advertised Produce range includes v0 (librdkafka #4956; Kafka 4.0 does the same, KAFKA-18659),
-   * so Strata advertises v0 and answers v0–v2 with UNSUPPORTED_VERSION per partition.
-   */
-  readonly advertised?: readonly [min: number, max: number];
   handle(ctx: RequestContext, body: RequestBodyByKey[K]): HandlerResult<K> | Promise<HandlerResult<K>>;
 }
 

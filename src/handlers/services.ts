@@ -11,7 +11,24 @@ import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { PartitionLog } from '../log/partition-log.js';
 import type { TransactionCoordinator } from '../txn/coordinator.js';
 import type { ProducerIdAllocator } from '../txn/producer-ids.js';
-import type { Handler } from './handler.js';
+
+/**
+ * One API as ApiVersions advertises it. Every `Handler` is one; it is declared here, not in
+ * handler.ts, because handler.ts needs `Services` and a type-only cycle still ties the two
+ * files together.
+ */
+export interface ServedApi {
+  readonly apiKey: number;
+  /** Versions implemented completely: every field of these versions is honoured. */
+  readonly versions: readonly [min: number, max: number];
+  /**
+   * Versions advertised in ApiVersions, when wider than `versions`. Only Produce uses it:
+   * librdkafka decides whether a broker supports gzip, snappy and lz4 by checking that the
+   * advertised Produce range includes v0 (librdkafka #4956; Kafka 4.0 does the same, KAFKA-18659),
+   * so Strata advertises v0 and answers v0–v2 with UNSUPPORTED_VERSION per partition.
+   */
+  readonly advertised?: readonly [min: number, max: number];
+}
 
 /** Topic metadata and its changes. */
 export type TopicService = Pick<
@@ -68,7 +85,7 @@ export interface Services {
   /** True once shutdown began: long-polls return at once. */
   readonly draining: boolean;
   /** Every API this broker serves, by key (ApiVersions advertises them). */
-  readonly apis: ReadonlyMap<number, Handler>;
+  readonly apis: ReadonlyMap<number, ServedApi>;
   readonly placement: PlacementService;
   readonly topics: TopicService;
   readonly log: LogService;
