@@ -1,12 +1,18 @@
 /**
  * The codec generator: `npm run wire:gen` writes wire/generated/ from Kafka's message
  * definitions; `npm run wire:check` generates into a temporary folder and fails if anything
- * differs from what is committed. The definitions are vendored in wire/definitions/messages.
+ * differs from what is committed. The definitions are vendored in wire/definitions/, and both
+ * first prove that folder is what was vendored (see definitions.ts); after replacing it with a
+ * newer Kafka's, `npm run wire:gen -- --update-sums` records the new files' hashes.
+ *
+ * `STRATA_WIRE_DEFINITIONS` names another definitions folder; only the tests set it, to run the
+ * check against a damaged copy without touching the real one.
  */
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkDefinitions, MESSAGES_DIR, updateSums } from './definitions.js';
 import { emitMessage } from './emit.js';
 import { ERROR_CODES } from './error-codes.js';
 import { loadApis, loadData, type ApiModel, type MessageModel } from './schema.js';
@@ -14,7 +20,7 @@ import { loadApis, loadData, type ApiModel, type MessageModel } from './schema.j
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(HERE, '..', '..');
 const OUT = join(REPO, 'wire', 'generated');
-const DEFINITIONS = join(REPO, 'wire', 'definitions', 'messages');
+const DEFINITIONS = resolve(process.env.STRATA_WIRE_DEFINITIONS || join(REPO, 'wire', 'definitions'));
 /** `data` schemas the broker needs besides the APIs (consumer-group assignment payloads). */
 const DATA_SCHEMAS = ['ConsumerProtocolSubscription', 'ConsumerProtocolAssignment'];
 
@@ -222,12 +228,29 @@ function writeAll(dir: string, files: Map<string, string>): void {
 
 function main(argv: string[]): number {
   const check = argv.includes('--check');
-  if (!existsSync(DEFINITIONS)) {
-    // A check that cannot read its input has checked nothing: fail rather than pass.
-    console.error(`wire:${check ? 'check' : 'gen'}: definitions folder ${relative(REPO, DEFINITIONS)} not found; restore it from git`);
+  const update = argv.includes('--update-sums');
+  const tool = `wire:${check ? 'check' : 'gen'}`;
+  if (check && update) {
+    console.error('wire:check: --update-sums belongs to wire:gen (npm run wire:gen -- --update-sums); the check never writes');
     return 1;
   }
-  const files = generate(DEFINITIONS);
+  const inRepo = !relative(REPO, DEFINITIONS).startsWith('..');
+  const shown = inRepo ? relative(REPO, DEFINITIONS) : DEFINITIONS;
+  if (!check && !inRepo) {
+    console.error(`wire:gen: writes wire/generated/ only from the repository's definitions, not ${DEFINITIONS}; unset STRATA_WIRE_DEFINITIONS`);
+    return 1;
+  }
+  if (update && existsSync(join(DEFINITIONS, MESSAGES_DIR))) {
+    const changes = updateSums(DEFINITIONS);
+    console.log(`wire:gen: ${shown}/SHA256SUMS ${changes.length ? 'updated' : 'already current'}`);
+    for (const c of changes) console.log(`  ${c}`);
+  }
+  const damaged = checkDefinitions(DEFINITIONS, shown);
+  if (damaged.length) {
+    for (const p of damaged) console.error(`${tool}: ${p}`);
+    return 1;
+  }
+  const files = generate(join(DEFINITIONS, MESSAGES_DIR));
   if (!check) {
     rmSync(OUT, { recursive: true, force: true });
     writeAll(OUT, files);
