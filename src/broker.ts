@@ -16,6 +16,7 @@ import { HANDLERS } from './handlers/index.js';
 import type { Handler } from './handlers/handler.js';
 import type { Services } from './handlers/services.js';
 import { PartitionLog } from './log/partition-log.js';
+import { PartitionStore } from './log/partition-store.js';
 import { AdminHttp } from './observability/admin-http.js';
 import type { Logger } from './observability/logger.js';
 import { metricsText } from './observability/metrics.js';
@@ -71,9 +72,8 @@ export class Broker {
     this.store = openObjectStore(config.storageUrl);
     this.topics = new TopicStore(this.redis, log);
     this.partitionLog = new PartitionLog({
-      redis: this.redis,
+      partitions: new PartitionStore(this.redis, { producerIdExpirationMs: config.producerIdExpirationMs }),
       store: this.store,
-      producerIdExpirationMs: config.producerIdExpirationMs,
       writeCacheBytes: config.writeCacheBytes,
       blockCacheBytes: config.blockCacheBytes,
       blockSizeBytes: config.blockSizeBytes,

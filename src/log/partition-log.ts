@@ -13,7 +13,7 @@ import { ByteLru, type CacheStats } from './cache.js';
 import { IngestBuffer, type AppendOutcome } from './ingest.js';
 import { HighWatermarkNotifier, partitionKey } from './notifier.js';
 import {
-  PartitionStore,
+  type PartitionStore,
   type PartitionOffsets,
   type PartitionRef,
   type ProducerStateSummary,
@@ -21,7 +21,6 @@ import {
 import { LogReader, type ReadPlan, type ReadRequest, type ReadResult } from './reader.js';
 import type { SegmentPieces } from './segment.js';
 import { findInRun, type OffsetAndTimestamp } from './timestamps.js';
-import type { Redis } from 'ioredis';
 
 export type { AppendOutcome } from './ingest.js';
 export type { PartitionOffsets, PartitionRef, ProducerStateSummary } from './partition-store.js';
@@ -29,10 +28,9 @@ export type { ReadPlan, ReadRequest, ReadResult } from './reader.js';
 export type { OffsetAndTimestamp } from './timestamps.js';
 
 export interface PartitionLogOptions {
-  redis: Redis;
+  /** The partition state in Redis (the composition root builds it over its Redis client). */
+  partitions: PartitionStore;
   store: ObjectStore;
-  /** A producer's state on a partition is forgotten after this long without a batch. */
-  producerIdExpirationMs: number;
   writeCacheBytes: number;
   blockCacheBytes: number;
   blockSizeBytes: number;
@@ -73,7 +71,7 @@ export class PartitionLog {
 
   constructor(opts: PartitionLogOptions) {
     this.#opts = opts;
-    this.#state = new PartitionStore(opts.redis, { producerIdExpirationMs: opts.producerIdExpirationMs });
+    this.#state = opts.partitions;
     this.#writeCache = new ByteLru<SegmentPieces>(opts.writeCacheBytes);
     this.#blockCache = new ByteLru(opts.blockCacheBytes);
     this.#reader = new LogReader(opts.store, this.#state, this.#writeCache, this.#blockCache, opts.blockSizeBytes);
