@@ -1,5 +1,5 @@
 /**
- * Broker fault classes: the third kind of failure in ARCHITECTURE §4.
+ * Broker fault classes: the third kind of failure (docs/architecture.md §3.2).
  *
  * Kafka outcomes travel as response data and malformed input is a `WireError`; everything
  * else that goes wrong inside the broker — the object store, Redis, a lost coordinator lease,

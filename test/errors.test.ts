@@ -1,4 +1,4 @@
-/** Broker fault classes and their mapping to Kafka error codes (ARCHITECTURE §4). */
+/** Broker fault classes and their mapping to Kafka error codes (docs/architecture.md §3.2). */
 import { describe, expect, it } from 'vitest';
 import { ErrorCode } from '../wire/index.js';
 import {

@@ -1,10 +1,12 @@
 /**
- * Redis key names. The layout is shared by every broker (and by every version of it that may
- * run side by side), so it changes only together with the Lua scripts that read it.
+ * The key catalogue: every Redis key and pub/sub channel Strata uses is named here, and
+ * nowhere else (docs/architecture.md §5). The layout is shared by every broker (and by every
+ * version of it that may run side by side), so it changes only together with the Lua scripts
+ * that read it.
  *
  * Per partition, every key carries the hash tag `{p:<topicId>:<partition>}`: Redis Cluster
- * places them in one slot, which is what lets one Lua script change them atomically
- * (ARCHITECTURE §1 rule 3). Per consumer group, every key carries `{g:<groupId>}` for the same
+ * places them in one slot, which is what lets one Lua script change them atomically.
+ * Per consumer group, every key carries `{g:<groupId>}` for the same
  * reason.
  */
 

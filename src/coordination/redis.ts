@@ -1,5 +1,5 @@
 /**
- * Redis clients and the Lua script registry (ARCHITECTURE §11).
+ * Redis clients and the Lua script registry (docs/architecture.md §5).
  *
  * Two kinds of client per broker: a **command client** for reads and commits, which never
  * queues or replays a command behind a broken connection, and a **subscriber client** for

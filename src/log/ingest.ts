@@ -1,5 +1,5 @@
 /**
- * The ingest buffer (ARCHITECTURE §7): accepted batches wait here, grouped per partition in
+ * The ingest buffer (docs/architecture.md §4.1): accepted batches wait here, grouped per partition in
  * arrival order, until the buffer holds `flush.bytes` or a flush is due. `flush.ms` bounds two
  * things: how long a batch waits (a flush starts at most `flush.ms` after the oldest batch
  * arrived) and how often objects are written (a timed flush starts at least `flush.ms` after

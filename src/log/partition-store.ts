@@ -1,7 +1,7 @@
 /**
- * The partition's order in Redis: offsets, the run index and producer state (ARCHITECTURE
- * §7 step 4, §8, §9). The log layer calls this service; it knows Redis keys and Lua scripts,
- * not segment formats or Kafka requests.
+ * The partition store: each partition's order in Redis — offsets, the run index and producer
+ * state (docs/architecture.md §4.1, §4.2, §7). Only the partition log calls it; it knows Redis
+ * keys and Lua scripts (`src/log/lua/`), not segment formats or Kafka requests.
  *
  * Offsets are JS numbers: they stay below 2^53 by construction, and the Lua scripts format
  * them with `%.0f` so large values never reach Redis in exponent notation.

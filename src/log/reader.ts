@@ -1,5 +1,5 @@
 /**
- * The read path (ARCHITECTURE §8): find the runs at or after a fetch offset in the partition's
+ * The read path (docs/architecture.md §4.2): find the runs at or after a fetch offset in the partition's
  * index, fetch their bytes from the write cache or the block cache (aligned ranged GETs,
  * shared by concurrent readers), and give every batch its real base offset on the way out.
  *

@@ -1,5 +1,5 @@
 /**
- * A broker SIGKILLed mid-produce (ARCHITECTURE §1: kill any broker at any moment and no
+ * A broker SIGKILLed mid-produce (docs/architecture.md §12: kill any broker at any moment and no
  * acknowledged record is lost). Three brokers run as child processes on the file store; a
  * producer with retries writes uniquely numbered records across six partitions while the
  * broker leading the most of them is killed. The producer must finish on its own through

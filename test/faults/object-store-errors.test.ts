@@ -1,5 +1,5 @@
 /**
- * Object-store faults (ARCHITECTURE §4 kind 3, §7): in-process brokers on one shared memory
+ * Object-store faults (docs/architecture.md §3.2, §4.1, §8): in-process brokers on one shared memory
  * store, each broker with its own fault controller. A failed upload is answered with the
  * retriable KAFKA_STORAGE_ERROR and acknowledges nothing; a failed GET fails only the
  * partitions that needed it; upload latency never reorders commits, so a partition's offsets

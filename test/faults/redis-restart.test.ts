@@ -1,5 +1,5 @@
 /**
- * Redis restarts under load (ARCHITECTURE §4 kind 3, §11): Redis runs with AOF and
+ * Redis restarts under load (docs/architecture.md §3.2, §5, §12): Redis runs with AOF and
  * `appendfsync always`, two in-process brokers on the file store. Producers keep producing
  * through a restart (clean, then SIGKILL); afterwards every acknowledged record is stored,
  * each partition's offsets run from 0 without a gap or a repeat (no offset assigned twice),

@@ -1,5 +1,5 @@
 /**
- * What a broker does with input no well-behaved client sends (ARCHITECTURE §4): malformed
+ * What a broker does with input no well-behaved client sends (docs/architecture.md §3.2): malformed
  * frames, unknown APIs and unadvertised versions close only the offending connection; bad
  * batches fail only their partition; ApiVersions of an unknown version is answered so the
  * client can negotiate. Every test ends by checking that a client connected before the bad
