@@ -8,7 +8,7 @@
  * have: a v9 commit is validated like a classic one (generation = member epoch).
  *
  * Committed offsets are written to Redis under the group's lease, with their metadata string
- * and leader epoch, and are readable from any services. A commit without a generation (-1) is
+ * and leader epoch, and are readable from any broker. A commit without a generation (-1) is
  * accepted only while the group has no members (admin tools, assign()-based consumers).
  */
 import { ErrorCode } from '../../wire/index.js';

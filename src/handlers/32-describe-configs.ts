@@ -129,7 +129,7 @@ export const describeConfigsHandler = defineHandler({
       } else if (r.resourceType === ConfigResourceType.BROKER_LOGGER) {
         fail(ErrorCode.INVALID_REQUEST, 'Strata has no per-logger levels to describe; the broker log level is its --log-level setting');
       } else {
-        fail(ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (services)`);
+        fail(ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (broker)`);
       }
     }
     return { throttleTimeMs: 0, results };

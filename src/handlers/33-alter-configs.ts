@@ -30,7 +30,7 @@ export const alterConfigsHandler = defineHandler({
     const responses = await alterEachResource(ctx, req.resources, {
       checkConfigs(r) {
         if (r.resourceType !== ConfigResourceType.TOPIC && r.resourceType !== ConfigResourceType.BROKER) {
-          return [ErrorCode.INVALID_REQUEST, `resource type ${r.resourceType} cannot be altered with AlterConfigs; use 2 (topic) or 4 (services)`];
+          return [ErrorCode.INVALID_REQUEST, `resource type ${r.resourceType} cannot be altered with AlterConfigs; use 2 (topic) or 4 (broker)`];
         }
         const nulls = r.configs.filter((c) => c.value === null).map((c) => c.name);
         if (nulls.length > 0) return [ErrorCode.INVALID_REQUEST, `Null value not supported for : ${nulls.join(', ')}`];

@@ -65,7 +65,7 @@ export const incrementalAlterConfigsHandler = defineHandler({
       otherType: (r) =>
         r.resourceType === ConfigResourceType.BROKER_LOGGER
           ? [ErrorCode.INVALID_REQUEST, 'Strata has no per-logger levels to change; the broker log level is its --log-level setting']
-          : [ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (services)`],
+          : [ErrorCode.INVALID_REQUEST, `unknown resource type ${r.resourceType}; use 2 (topic) or 4 (broker)`],
       async alterTopic(topic, r) {
         const changes: Record<string, string | null> = {};
         for (const c of r.configs) {
