@@ -28,223 +28,36 @@
  * that preparation off the produce path: right after a put the broker commits to Redis, and a
  * spare prepared then competes with the commit for the CPU.
  *
- * The worker's code is a string run with `eval`, so it needs no file beside the compiled
- * output and runs the same under the TypeScript test runner.
+ * The thread's code is file-writer-thread.ts, started from its file: the compiled sibling
+ * `.js` where there is one (the build), else the TypeScript source through tsx (tests and
+ * `tsx` runs from the source tree).
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { WriterConfig, WriterMessage, WriterReply } from './file-writer-thread.js';
 
-/** What a worker answers for one message. */
-type WriterReply = { id: number; written: number; direct: boolean } | { id: number; error: { message: string; code?: string; syscall?: string } };
-
-/** What a worker is started with. */
-interface WriterConfig {
-  /** Directory for spare files (on the same filesystem as every target), or null for none. */
-  spareDir: string | null;
-  /** Name prefix of spare files. */
-  sparePrefix: string;
-  /** How long a thread must have been idle before it prepares a spare file. */
-  spareIdleMs: number;
-  /** Try direct I/O first. */
-  direct: boolean;
-  /** Mode of every file a thread creates (targets and spares; a linked spare keeps its own). */
-  fileMode: number;
-}
+/** The thread module as the build emits it, beside this file. */
+const THREAD_JS = new URL('./file-writer-thread.js', import.meta.url);
+/** The thread module's TypeScript source, beside this file when it runs from the source tree. */
+const THREAD_TS = new URL('./file-writer-thread.ts', import.meta.url);
 
 /**
- * The worker. A `write` message creates `path` (failing if it exists) holding the `length`
- * bytes of `body` from `offset` on, makes it and then its directory entry durable when `fsync`
- * is set, and closes it; on failure nothing is left under `path`. `body` is shared memory,
- * which the pool reuses once the reply arrives; the reply says whether the write went direct.
- * A `close` message removes the spare file.
+ * Starts one writer thread from its module file. From the source tree the `.ts` module is
+ * loaded through tsx (a devDependency, present wherever the sources run). The entry is a
+ * one-line loader rather than `execArgv: ['--import', 'tsx']` because Node 20 resolves a
+ * worker's entry module before the hooks an `--import` registers apply to it.
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const path = require('node:path');
-const crypto = require('node:crypto');
-const { spareDir, sparePrefix, spareIdleMs, fileMode } = workerData;
-const O_DIRECT = fs.constants.O_DIRECT;
-/** Direct writes cover whole blocks of this size (a multiple of any logical block size seen). */
-const DIRECT_BLOCK = 4096;
-/** Whether this thread still tries direct I/O (off for good after the first refusal). */
-let direct = workerData.direct && O_DIRECT !== undefined;
-const CANNOT_GO_DIRECT = -1;
-const SPARE_MAX_BYTES = 64 * 1024 * 1024;
-const STALE_SPARE_MS = 10 * 60 * 1000;
-const ZEROS = Buffer.alloc(1024 * 1024);
-/** The prepared spare file ({ path, size }), or null. */
-let spare = null;
-/** Recent write sizes, as a maximum that decays by a tenth per write. */
-let recentBytes = 0;
-let idleTimer = null;
-
-function removeQuietly(file) {
-  try { fs.unlinkSync(file); } catch {}
+function startWriterThread(config: WriterConfig): Worker {
+  if (existsSync(fileURLToPath(THREAD_JS))) return new Worker(THREAD_JS, { workerData: config });
+  // Resolved here: the loader's own bare specifiers would resolve from the working directory.
+  const tsxApi = import.meta.resolve('tsx/esm/api');
+  const loader = `import(${JSON.stringify(tsxApi)}).then((tsx) => tsx.tsImport(${JSON.stringify(THREAD_TS.href)}, ${JSON.stringify(import.meta.url)}))`;
+  return new Worker(loader, { eval: true, workerData: config });
 }
 
-function closeQuietly(fd) {
-  try { fs.closeSync(fd); } catch {}
-}
-
-/**
- * Removes spare files a crashed process left: those untouched for STALE_SPARE_MS. A live spare
- * of another process that goes with them costs that process nothing but the spare (its next
- * write creates its file, or retries once if the spare vanished mid-write).
- */
-function sweepStaleSpares() {
-  let names = [];
-  try { names = fs.readdirSync(spareDir); } catch { return; }
-  const before = Date.now() - STALE_SPARE_MS;
-  for (const name of names) {
-    if (!name.startsWith(sparePrefix)) continue;
-    const file = path.join(spareDir, name);
-    try {
-      if (fs.statSync(file).mtimeMs < before) fs.unlinkSync(file);
-    } catch {}
-  }
-}
-
-function prepareSpare() {
-  idleTimer = null;
-  const size = Math.min(SPARE_MAX_BYTES, Math.ceil((recentBytes * 1.25) / 65536) * 65536);
-  if (spare !== null && spare.size >= recentBytes) return;
-  if (spare !== null) removeQuietly(spare.path);
-  spare = null;
-  const file = path.join(spareDir, sparePrefix + crypto.randomBytes(8).toString('hex'));
-  let fd = -1;
-  try {
-    fd = fs.openSync(file, 'wx', fileMode);
-    let at = 0;
-    while (at < size) at += fs.writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, size - at), at);
-    spare = { path: file, size };
-  } catch {
-    // A spare is only an optimisation: without one the next write creates its file.
-    removeQuietly(file);
-  } finally {
-    if (fd >= 0) fs.closeSync(fd);
-  }
-}
-
-/** Opens the spare for overwriting and hands it over, or returns null when there is none. */
-function takeSpare() {
-  const taken = spare;
-  spare = null;
-  if (taken === null) return null;
-  try {
-    return { path: taken.path, size: taken.size, fd: fs.openSync(taken.path, 'r+') };
-  } catch {
-    removeQuietly(taken.path);
-    return null;
-  }
-}
-
-function syncDir(dir) {
-  const dirFd = fs.openSync(dir, 'r');
-  try { fs.fsyncSync(dirFd); } finally { fs.closeSync(dirFd); }
-}
-
-/**
- * Writes with O_DIRECT: the body rounded up to whole blocks, then trimmed. Returns the bytes
- * written, or CANNOT_GO_DIRECT (leaving nothing behind) when the filesystem or the buffer's
- * alignment refuses direct I/O; other failures throw, leaving nothing behind.
- */
-function writeDirect(target, dir, body, offset, length, fsync) {
-  const padded = Math.ceil(length / DIRECT_BLOCK) * DIRECT_BLOCK;
-  if (offset + padded > body.byteLength) return CANNOT_GO_DIRECT;
-  let fd;
-  try {
-    fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | O_DIRECT, fileMode);
-  } catch (err) {
-    if (err.code !== 'EINVAL') throw err;
-    // Linux creates the file before it finds that the filesystem has no direct I/O; with
-    // O_EXCL a file there now is that one (an existing key fails with EEXIST instead).
-    removeQuietly(target);
-    return CANNOT_GO_DIRECT;
-  }
-  try {
-    const blocks = new Uint8Array(body, offset, padded);
-    let at = 0;
-    while (at < padded) at += fs.writeSync(fd, blocks, at, padded - at, at);
-    if (padded > length) fs.ftruncateSync(fd, length);
-    // Direct writes skip the page cache, not the disk's own cache: the data still needs a
-    // flush, and the new size and blocks must be durable to be readable.
-    if (fsync) fs.fdatasyncSync(fd);
-    fs.closeSync(fd);
-    fd = -1;
-    if (fsync) syncDir(dir);
-    return length;
-  } catch (err) {
-    if (fd >= 0) closeQuietly(fd);
-    removeQuietly(target);
-    if (err.code === 'EINVAL') return CANNOT_GO_DIRECT;
-    throw err;
-  }
-}
-
-/** Writes through the page cache, into the spare file when there is one. */
-function writeBuffered(target, dir, body, offset, length, fsync) {
-  let fd = -1;
-  let created = false;
-  const used = takeSpare();
-  try {
-    fd = used === null ? fs.openSync(target, 'wx', fileMode) : used.fd;
-    created = used === null;
-    const bytes = new Uint8Array(body, offset, length);
-    let at = 0;
-    while (at < bytes.length) at += fs.writeSync(fd, bytes, at, bytes.length - at, at);
-    if (used !== null && used.size > at) fs.ftruncateSync(fd, at);
-    if (fsync) fs.fsyncSync(fd);
-    if (used !== null) {
-      // link, unlike rename, fails when the target exists, as the 'wx' open does.
-      fs.linkSync(used.path, target);
-      created = true;
-      removeQuietly(used.path);
-    }
-    if (fsync) syncDir(dir);
-    fs.closeSync(fd);
-    fd = -1;
-    recentBytes = Math.max(at, recentBytes * 0.9);
-    return at;
-  } catch (err) {
-    if (fd >= 0) closeQuietly(fd);
-    if (used !== null) removeQuietly(used.path);
-    if (created) removeQuietly(target);
-    throw err;
-  }
-}
-
-function write({ id, path: target, dir, body, offset, length, fsync }) {
-  try {
-    if (direct) {
-      const written = writeDirect(target, dir, body, offset, length, fsync);
-      if (written !== CANNOT_GO_DIRECT) {
-        parentPort.postMessage({ id, written, direct: true });
-        return;
-      }
-      direct = false;
-    }
-    const written = writeBuffered(target, dir, body, offset, length, fsync);
-    parentPort.postMessage({ id, written, direct: false });
-  } catch (err) {
-    parentPort.postMessage({ id, error: { message: String(err && err.message), code: err && err.code, syscall: err && err.syscall } });
-  }
-}
-
-if (spareDir !== null) sweepStaleSpares();
-
-parentPort.on('message', (msg) => {
-  if (idleTimer !== null) clearTimeout(idleTimer);
-  idleTimer = null;
-  if (msg.close) {
-    if (spare !== null) removeQuietly(spare.path);
-    spare = null;
-    parentPort.postMessage({ id: msg.id, written: 0, direct: false });
-    return;
-  }
-  write(msg);
-  if (spareDir !== null && !direct) idleTimer = setTimeout(prepareSpare, spareIdleMs);
-});
-`;
+/** A message before {@link FileWriterPool} numbers it. */
+type Unsent<M> = M extends unknown ? Omit<M, 'id'> : never;
 
 interface Pending {
   resolve(written: number): void;
@@ -404,7 +217,7 @@ export class FileWriterPool {
     }
   }
 
-  #send(thread: WriterThread, message: object, body: SharedArrayBuffer | null): Promise<number> {
+  #send(thread: WriterThread, message: Unsent<WriterMessage>, body: SharedArrayBuffer | null): Promise<number> {
     const id = this.#nextId++;
     return new Promise<number>((resolve, reject) => {
       // Referenced only while it has work, so an idle pool never holds the process open but a
@@ -424,7 +237,7 @@ export class FileWriterPool {
   }
 
   #start(): WriterThread {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: this.#config });
+    const worker = startWriterThread(this.#config);
     worker.unref();
     const thread: WriterThread = { worker, pending: new Map() };
     worker.on('message', (reply: WriterReply) => {
