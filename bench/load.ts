@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, ZERO_UUID, decodeResponse, type FetchRequest, type ProduceRequest } from '../wire/index.js';
 import { decodeBatchSync, encodeBatchSync } from '../wire/records/index.js';
-import { BenchConnection, prepareRequest, type PreparedRequest } from './client.js';
+import { WireClient, prepareRequest, type PreparedRequest } from './client.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -122,7 +122,7 @@ function checkProduce(frame: Buffer, codes: Record<number, number>): number {
 }
 
 export interface ClosedLoopOptions {
-  connections: BenchConnection[];
+  connections: WireClient[];
   requests: PreparedRequest[];
   /** Requests kept in flight on each connection. */
   inflightPerConnection: number;
@@ -150,7 +150,7 @@ export async function produceClosedLoop(opts: ClosedLoopOptions): Promise<Produc
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));
 
-  const send = (conn: BenchConnection): void => {
+  const send = (conn: WireClient): void => {
     const req = requests[next++ % requests.length]!;
     const sentAt = performance.now();
     outstanding++;
@@ -188,7 +188,7 @@ export async function produceClosedLoop(opts: ClosedLoopOptions): Promise<Produc
 }
 
 export interface OpenLoopOptions {
-  connections: BenchConnection[];
+  connections: WireClient[];
   requests: PreparedRequest[];
   /** Requests per second, spread evenly over time and round-robin over connections. */
   requestsPerSec: number;
@@ -281,7 +281,7 @@ export interface FetchResult {
 }
 
 export interface FetchAllOptions {
-  connections: BenchConnection[];
+  connections: WireClient[];
   topic: string;
   /** Target (high watermark) per partition; partition p is read from 0 to targets[p]. */
   targets: number[];
@@ -364,7 +364,7 @@ export async function fetchAll(opts: FetchAllOptions): Promise<FetchResult> {
         incomplete++;
         return;
       }
-      const res = await conn.request(1, 12, fetchRequest(topic, [{ partition, fetchOffset: offset }], opts.partitionMaxBytes, opts.partitionMaxBytes, 0));
+      const res = await conn.send(1, 12, fetchRequest(topic, [{ partition, fetchOffset: offset }], opts.partitionMaxBytes, opts.partitionMaxBytes, 0));
       requests++;
       const p = res.responses[0]!.partitions[0]!;
       if (p.errorCode !== ErrorCode.NONE || p.records === null) {
@@ -389,7 +389,7 @@ export async function fetchAll(opts: FetchAllOptions): Promise<FetchResult> {
 }
 
 export interface BoundedFetchOptions {
-  connection: BenchConnection;
+  connection: WireClient;
   topic: string;
   /** Each partition's high watermark; every request names all of them. */
   targets: readonly number[];
@@ -418,7 +418,7 @@ export async function boundedFetch(opts: BoundedFetchOptions): Promise<BoundedFe
   for (let i = 0; i < opts.requests; i++) {
     const parts = offsets.map((fetchOffset, partition) => ({ partition, fetchOffset })).filter((p) => p.fetchOffset < opts.targets[p.partition]!);
     if (parts.length === 0) break;
-    const res = await opts.connection.request(1, 12, fetchRequest(opts.topic, parts, opts.maxBytes, opts.maxBytes * 8, 0));
+    const res = await opts.connection.send(1, 12, fetchRequest(opts.topic, parts, opts.maxBytes, opts.maxBytes * 8, 0));
     requests++;
     for (const p of res.responses[0]!.partitions) {
       if (p.errorCode !== ErrorCode.NONE) errors++;
@@ -433,8 +433,8 @@ export async function boundedFetch(opts: BoundedFetchOptions): Promise<BoundedFe
 }
 
 export interface EndToEndOptions {
-  producer: BenchConnection;
-  consumer: BenchConnection;
+  producer: WireClient;
+  consumer: WireClient;
   topic: string;
   partitions: number;
   recordsPerSec: number;
@@ -472,7 +472,7 @@ export async function endToEnd(opts: EndToEndOptions): Promise<EndToEndResult> {
   let drainUntil = Number.POSITIVE_INFINITY;
   const consumer = (async () => {
     while (producing || (consumed < produced && performance.now() < drainUntil)) {
-      const res = await opts.consumer.request(
+      const res = await opts.consumer.send(
         1,
         12,
         fetchRequest(opts.topic, offsets.map((fetchOffset, partition) => ({ partition, fetchOffset })), 8 * 1024 * 1024, 1024 * 1024, 500),
@@ -518,7 +518,7 @@ export async function endToEnd(opts: EndToEndOptions): Promise<EndToEndResult> {
     };
     produced += perTick;
     pending.push(
-      opts.producer.request(0, 9, body).then(
+      opts.producer.send(0, 9, body).then(
         (r) => {
           if (r.responses[0]!.partitionResponses[0]!.errorCode !== ErrorCode.NONE) produceErrors++;
         },

@@ -16,7 +16,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { decodeResponse, type MetadataRequest } from '../wire/index.js';
-import { BenchConnection, createTopic, prepareRequest } from './client.js';
+import { WireClient, connectBench, createTopic, prepareRequest } from './client.js';
 import { buildProduceRequests, latencyOf, produceOpenLoop, type Latency, type ProduceResult } from './load.js';
 import { ProcessGroup, startBroker, startRedis, type BrokerProcess } from './processes.js';
 
@@ -50,7 +50,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const ALL_TOPICS: MetadataRequest = { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false };
 
 /** Sends one prepared request and resolves with its response frame. */
-function send(conn: BenchConnection, req: ReturnType<typeof prepareRequest>): Promise<Buffer> {
+function send(conn: WireClient, req: ReturnType<typeof prepareRequest>): Promise<Buffer> {
   return new Promise((resolve, reject) => conn.sendPrepared(req, (frame) => (frame instanceof Error ? reject(frame) : resolve(frame))));
 }
 
@@ -58,14 +58,14 @@ const fmt = (ms: number): string => ms.toFixed(ms < 10 ? 2 : 1);
 const fmtLatency = (l: Latency): string => `p50 ${fmt(l.p50)} ms, p99 ${fmt(l.p99)} ms, max ${fmt(l.max)} ms (${l.samples} samples)`;
 
 /** Creates the topics, splitting the partitions as evenly as the count allows. */
-async function createTopics(conn: BenchConnection, opts: Options): Promise<void> {
+async function createTopics(conn: WireClient, opts: Options): Promise<void> {
   const base = Math.floor(opts.partitions / opts.topics);
   const extra = opts.partitions % opts.topics;
   for (let t = 0; t < opts.topics; t++) await createTopic(conn, `metadata-cost-${t}`, base + (t < extra ? 1 : 0));
 }
 
 /** Sequential all-topics Metadata: response size and time per request. */
-async function sequential(conn: BenchConnection, opts: Options): Promise<{ bytes: number; topics: number; partitions: number; latency: Latency }> {
+async function sequential(conn: WireClient, opts: Options): Promise<{ bytes: number; topics: number; partitions: number; latency: Latency }> {
   const req = prepareRequest(3, 12, ALL_TOPICS);
   // Warm-up, and one decode to check what comes back.
   const first = await send(conn, req);
@@ -83,7 +83,7 @@ async function sequential(conn: BenchConnection, opts: Options): Promise<{ bytes
 }
 
 /** Keeps one all-topics Metadata in flight on each connection until `stop` is set. */
-function metadataStorm(conns: BenchConnection[], state: { stop: boolean; answered: number; failed: number }): Promise<void> {
+function metadataStorm(conns: WireClient[], state: { stop: boolean; answered: number; failed: number }): Promise<void> {
   const req = prepareRequest(3, 12, ALL_TOPICS);
   return Promise.all(
     conns.map(async (c) => {
@@ -100,7 +100,7 @@ function metadataStorm(conns: BenchConnection[], state: { stop: boolean; answere
   ).then(() => undefined);
 }
 
-async function honestProducer(conn: BenchConnection, seconds: number): Promise<ProduceResult> {
+async function honestProducer(conn: WireClient, seconds: number): Promise<ProduceResult> {
   // 1 KiB × 4 records per batch, one partition per request, 200 requests a second: a light,
   // latency-sensitive client.
   const requests = buildProduceRequests({ topic: 'metadata-cost-honest', partitions: 4, recordBytes: 1024, recordsPerBatch: 4, partitionsPerRequest: 1 });
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     const limits = ['--max-partitions', String(opts.partitions + 100), '--max-partitions-per-topic', String(Math.max(10_000, Math.ceil(opts.partitions / opts.topics)))];
     for (let b = 0; b < opts.brokers; b++) brokers.push(await startBroker(group, { redisUrl: redis.url, storageUrl, flushMs: 5, args: limits, name: `broker-${b}` }));
     const broker = brokers[0]!;
-    const admin = await BenchConnection.connect(broker.port);
+    const admin = await connectBench(broker.port);
     const t0 = performance.now();
     await createTopics(admin, opts);
     const createMs = performance.now() - t0;
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
     const quiet = await honestProducer(admin, opts.seconds);
     const cpuQuiet = broker.cpuSeconds() - cpu0;
 
-    const stormConns = await Promise.all(Array.from({ length: opts.concurrent }, () => BenchConnection.connect(broker.port)));
+    const stormConns = await Promise.all(Array.from({ length: opts.concurrent }, () => connectBench(broker.port)));
     const state = { stop: false, answered: 0, failed: 0 };
     const storm = metadataStorm(stormConns, state);
     await sleep(200);

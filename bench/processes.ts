@@ -9,63 +9,21 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { BROKER_NODE_FLAGS } from '../src/commands/broker.js';
+import { builtCli, repoRoot, spawnBroker } from '../src/harness/broker-process.js';
+import { stopChild } from '../src/harness/children.js';
+import { freePort, waitForPort } from '../src/harness/ports.js';
+import { startRedisServer } from '../src/harness/redis-server.js';
+import { startS3rver as startS3rverProcess } from '../src/harness/s3rver.js';
 
 /** The repository root: the nearest folder above this module holding package.json. */
-export const REPO_ROOT: string = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
-})();
+export const REPO_ROOT: string = repoRoot();
 
 /** The built CLI the broker children run (from tsx and from dist alike). */
-export const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli.js');
+export const CLI = builtCli();
 /** The preload that lets the benchmark start and stop a broker's CPU profiler with SIGUSR2. */
 export const PROFILE_HOOK = path.join(REPO_ROOT, 'dist', 'bench', 'profile-hook.js');
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Asks the OS for a free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port from a probe listener'))));
-    });
-  });
-}
-
-/** Resolves once 127.0.0.1:port accepts connections; rejects if `child` exits or after `timeoutMs`. */
-export async function waitForPort(port: number, timeoutMs: number, child?: ChildProcess, what = 'process'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child && (child.exitCode !== null || child.signalCode !== null)) {
-      throw new Error(`${what} exited (${child.signalCode ?? `code ${child.exitCode}`}) before listening on ${port}`);
-    }
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${what}: nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 /** Clock ticks per second for /proc/<pid>/stat times (USER_HZ; 100 on Linux). */
 const CLOCK_TICKS = 100;
@@ -153,13 +111,8 @@ export class ProcessGroup {
   }
 
   /** SIGTERM (then SIGKILL after `timeoutMs`) and wait for exit. */
-  static async stopChild(child: ChildProcess, timeoutMs = 20_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    await exited;
-    clearTimeout(timer);
+  static stopChild(child: ChildProcess, timeoutMs = 20_000, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    return stopChild(child, timeoutMs, signal);
   }
 
   /** Stops brokers first (they drain into Redis and the store), then everything else. */
@@ -212,25 +165,6 @@ export class ProcessGroup {
   }
 }
 
-/** Sends one inline PING; true when `+PONG` answers within `timeoutMs`. */
-function ping(port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    let answer = '';
-    const finish = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => finish(false));
-    socket.once('error', () => finish(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      answer += chunk.toString('latin1');
-      if (answer.includes('\r\n')) finish(answer.startsWith('+PONG'));
-    });
-  });
-}
-
 /** A running child process with its pid and how to stop it. */
 export interface Service {
   readonly name: string;
@@ -247,82 +181,22 @@ export type RedisFsync = 'always' | 'everysec' | 'off';
  * `appendfsync always` — and waits for PING.
  */
 export async function startRedis(group: ProcessGroup, fsync: RedisFsync = 'always'): Promise<Service & { url: string }> {
-  const port = await freePort();
-  const dir = group.subdir(`redis-${port}`);
-  const aof = fsync === 'off' ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', fsync];
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', ...aof, '--logfile', ''];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const dir = mkdtempSync(path.join(group.dir, 'redis-'));
+  const server = await startRedisServer({ dir, appendOnly: fsync !== 'off', appendFsync: fsync === 'off' ? undefined : fsync, tied: false });
+  const child = server.child!;
   group.adopt('redis', child);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr = (stderr + t).slice(-2000)));
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const failed = await Promise.race([spawnError, sleep(0).then(() => null)]);
-    if (failed) throw new Error(`could not run redis-server (is it installed? npm run setup installs it): ${failed.message}`);
-    if (child.exitCode !== null) throw new Error(`redis-server exited during startup: ${stderr.trim()}`);
-    if (await ping(port, 500)) break;
-    if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not answer PING within 10 s`);
-    await sleep(20);
-  }
-  return { name: 'redis', pid: child.pid!, child, url: `redis://127.0.0.1:${port}`, stop: () => ProcessGroup.stopChild(child, 10_000) };
+  return { name: 'redis', pid: child.pid!, child, url: server.url, stop: () => ProcessGroup.stopChild(child, 10_000) };
 }
 
-/** Runs in the s3rver child: starts s3rver from the JSON config in the environment, prints the port. */
-const S3RVER_SCRIPT = `
-const config = JSON.parse(process.env.STRATA_BENCH_S3RVER);
-const S3rver = require(config.module);
-new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: config.directory, configureBuckets: [{ name: config.bucket }] })
-  .run()
-  .then((address) => process.stdout.write(JSON.stringify({ port: address.port }) + '\\n'),
-        (err) => { process.stderr.write(String((err && err.stack) || err) + '\\n'); process.exit(1); });
-process.stdin.on('end', () => process.exit(0));
-process.stdin.on('error', () => process.exit(0));
-process.stdin.resume();
-`;
-
 /**
- * Starts s3rver in a child process (it needs `--openssl-legacy-provider` on current Node) with
+ * Starts s3rver (in a child process: it needs `--openssl-legacy-provider` on current Node) with
  * one bucket; resolves with the broker storage URL once it listens. The child also exits when
  * its stdin closes, i.e. when this process goes away.
  */
 export async function startS3rver(group: ProcessGroup): Promise<Service & { url: string }> {
-  const directory = group.subdir(`s3rver-${Date.now()}`);
-  const bucket = 'strata-bench';
-  const modulePath = createRequire(import.meta.url).resolve('s3rver');
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', S3RVER_SCRIPT], {
-    env: { ...process.env, NODE_OPTIONS: '', STRATA_BENCH_S3RVER: JSON.stringify({ module: modulePath, directory, bucket }) },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  group.adopt('s3rver', child);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => (stderr = (stderr + t).slice(-2000)));
-  const port = await new Promise<number>((resolve, reject) => {
-    let stdout = '';
-    const timer = setTimeout(() => reject(new Error(`s3rver did not start within 30 s: ${stderr.trim()}`)), 30_000);
-    child.stdout!.setEncoding('utf8').on('data', (t: string) => {
-      stdout += t;
-      if (!stdout.includes('\n')) return;
-      clearTimeout(timer);
-      try {
-        resolve((JSON.parse(stdout.split('\n')[0]!) as { port: number }).port);
-      } catch (err) {
-        reject(new Error(`s3rver printed ${JSON.stringify(stdout)} instead of {"port":N}`, { cause: err }));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`s3rver exited (code ${code}) during startup: ${stderr.trim()}`));
-    });
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  return {
-    name: 's3rver',
-    pid: child.pid!,
-    child,
-    url: `s3://${bucket}?endpoint=${endpoint}&region=us-east-1&accessKeyId=S3RVER&secretAccessKey=S3RVER`,
-    stop: () => ProcessGroup.stopChild(child, 5_000),
-  };
+  const s3 = await startS3rverProcess({ bucket: 'strata-bench', directory: group.subdir(`s3rver-${Date.now()}`) });
+  group.adopt('s3rver', s3.child);
+  return { name: 's3rver', pid: s3.child.pid!, child: s3.child, url: s3.url, stop: () => ProcessGroup.stopChild(s3.child, 5_000) };
 }
 
 /** Prometheus counters and gauges of a broker's /metrics, by name. */
@@ -365,10 +239,6 @@ export async function startBroker(group: ProcessGroup, options: BrokerOptions): 
     env.STRATA_BENCH_PROFILE_DIR = options.profileDir;
   }
   const args = [
-    ...BROKER_NODE_FLAGS,
-    ...nodeArgs,
-    CLI,
-    'broker',
     '--redis', options.redisUrl,
     '--storage', options.storageUrl,
     '--listen', `127.0.0.1:${port}`,
@@ -378,7 +248,7 @@ export async function startBroker(group: ProcessGroup, options: BrokerOptions): 
     ...(options.args ?? []),
   ];
   const name = options.name ?? `broker-${port}`;
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', passThrough ? 'inherit' : 'ignore', 'pipe'] });
+  const child = spawnBroker({ cli: [CLI], nodeArgs, args, env, stdio: ['ignore', passThrough ? 'inherit' : 'ignore', 'pipe'] });
   group.adopt(name.startsWith('broker') ? name : `broker-${name}`, child);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (t: string) => {

@@ -22,7 +22,7 @@ import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ErrorCode, type ProduceRequest } from '../wire/index.js';
 import { encodeBatchSync } from '../wire/records/index.js';
-import { BenchConnection, createTopic } from './client.js';
+import { WireClient, connectBench, createTopic } from './client.js';
 import { ProcessGroup, startBroker, startRedis, type BrokerProcess, type Metrics } from './processes.js';
 
 const MiB = 1024 * 1024;
@@ -99,7 +99,7 @@ class Staller {
 
 /** A producer sending one small acks=-1 batch every 100 ms; counts answers and latencies. */
 class HonestProducer {
-  readonly #conn: BenchConnection;
+  readonly #conn: WireClient;
   readonly #topic: string;
   #stopped = false;
   #loop: Promise<void> | null = null;
@@ -107,7 +107,7 @@ class HonestProducer {
   failed = 0;
   maxLatencyMs = 0;
 
-  constructor(conn: BenchConnection, topic: string) {
+  constructor(conn: WireClient, topic: string) {
     this.#conn = conn;
     this.#topic = topic;
   }
@@ -119,7 +119,7 @@ class HonestProducer {
         const body: ProduceRequest = { transactionalId: null, acks: -1, timeoutMs: 30_000, topicData: [{ name: this.#topic, partitionData: [{ index: 0, records }] }] };
         const t0 = performance.now();
         try {
-          const res = await this.#conn.request(0, 9, body);
+          const res = await this.#conn.send(0, 9, body);
           const code = res.responses[0]!.partitionResponses[0]!.errorCode;
           if (code === ErrorCode.NONE) this.ok++;
           else this.failed++;
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
   try {
     const redis = await startRedis(group, 'everysec');
     const broker: BrokerProcess = await startBroker(group, { redisUrl: redis.url, storageUrl: `file://${group.subdir('objects')}`, flushMs: 5, args: o.brokerArgs });
-    const conn = await BenchConnection.connect(broker.port);
+    const conn = await connectBench(broker.port);
     await createTopic(conn, 'request-memory', 1);
     const producer = new HonestProducer(conn, 'request-memory');
     producer.start();

@@ -27,7 +27,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { BenchConnection, createTopic, highWatermarks } from './client.js';
+import { WireClient, connectBench, createTopic, highWatermarks } from './client.js';
 import { formatSummary, summarizeProfile, type CpuProfile, type ProfileSummary } from './cpuprofile.js';
 import {
   buildProduceRequests,
@@ -198,11 +198,11 @@ function cost(a: CpuMark, b: CpuMark, extraCpu = 0): PhaseCost {
   };
 }
 
-async function connectAll(port: number, n: number): Promise<BenchConnection[]> {
-  return Promise.all(Array.from({ length: n }, () => BenchConnection.connect(port)));
+async function connectAll(port: number, n: number): Promise<WireClient[]> {
+  return Promise.all(Array.from({ length: n }, () => connectBench(port)));
 }
 
-function closeAll(conns: BenchConnection[]): void {
+function closeAll(conns: WireClient[]): void {
   for (const c of conns) c.close();
 }
 
@@ -343,7 +343,7 @@ async function runConfig(group: ProcessGroup, storage: Storage, flushMs: number,
   let produce1k, produce100, latency, latencyAtTarget, latencyLight, e2e, partitions1, partitions100, rdkafka;
   try {
     const broker = await startBroker(group, { redisUrl: redis.url, storageUrl, flushMs, name: 'broker-writer' });
-    const admin = await BenchConnection.connect(broker.port);
+    const admin = await connectBench(broker.port);
     try {
       const topics = { t1k: 'bench-1k', t100: 'bench-100b', lat: 'bench-latency', target: 'bench-latency-target', light: 'bench-latency-light', e2e: 'bench-e2e', p1: 'bench-1p', p100: 'bench-100p', rd: 'bench-rdkafka' };
       await createTopic(admin, 'bench-warmup', PARTITIONS);
@@ -406,7 +406,7 @@ async function runConfig(group: ProcessGroup, storage: Storage, flushMs: number,
     const writer = await startBroker(group, { redisUrl: redis.url, storageUrl, flushMs, args: ['--write-cache-bytes', String(WRITER_CACHE_BYTES)], name: 'broker-fetch' });
     let fetchWarm, fetchCold, fetchBounded, dataSet;
     try {
-      const admin2 = await BenchConnection.connect(writer.port);
+      const admin2 = await connectBench(writer.port);
       await createTopic(admin2, 'bench-fetch', PARTITIONS);
       dataSet = await closed(writer, { topic: 'bench-fetch', partitions: PARTITIONS, ...SHAPE_1K });
       const targets = await highWatermarks(admin2, 'bench-fetch', PARTITIONS);
@@ -427,7 +427,7 @@ async function runConfig(group: ProcessGroup, storage: Storage, flushMs: number,
       log(`${label}: fetch all partitions with max_bytes 1 MiB from another fresh broker`);
       const bounded = await startBroker(group, { redisUrl: redis.url, storageUrl, flushMs, name: 'broker-bounded' });
       try {
-        const conn = await BenchConnection.connect(bounded.port);
+        const conn = await connectBench(bounded.port);
         fetchBounded = await measure(bounded, () => boundedFetch({ connection: conn, topic: 'bench-fetch', targets, maxBytes: 1024 * 1024, requests: 200 }));
         conn.close();
       } finally {
@@ -662,7 +662,7 @@ async function runProfile(group: ProcessGroup, opts: Options): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const fetchDir = group.subdir('profile-fetch');
   const broker = await startBroker(group, { redisUrl: redis.url, storageUrl, flushMs, profileDir: writerDir, name: 'broker-writer' });
-  const admin = await BenchConnection.connect(broker.port);
+  const admin = await connectBench(broker.port);
   const summaries: { phase: string; file: string; summary: ProfileSummary; result: unknown; stats: unknown }[] = [];
   const keep = (phase: string, file: string, result: unknown): void => {
     const dest = path.join(outDir, `${storage}-${flushMs}ms-${phase}.cpuprofile`);
@@ -732,7 +732,7 @@ async function runProfile(group: ProcessGroup, opts: Options): Promise<void> {
     // by that broker and then by a fresh one (as the benchmark does).
     const writer = await startBroker(group, { redisUrl: redis.url, storageUrl, flushMs, args: ['--write-cache-bytes', String(WRITER_CACHE_BYTES)], profileDir: fetchDir, name: 'broker-fetch' });
     try {
-      const admin2 = await BenchConnection.connect(writer.port);
+      const admin2 = await connectBench(writer.port);
       await createTopic(admin2, 'profile-fetch', PARTITIONS);
       log(`profile ${storage}/${flushMs}ms: writing the fetch data set`);
       const conns = await connectAll(writer.port, CONNECTIONS);

@@ -12,12 +12,14 @@
  * redis-server runs with umask 077 so that its AOF files are 0600 (the brokers' file store
  * makes its objects 0600 itself).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { BROKER_NODE_FLAGS, type Output } from './broker.js';
+import { spawnBroker } from '../harness/broker-process.js';
+import { howExited, stopChild } from '../harness/children.js';
+import { freePort, waitForPort } from '../harness/ports.js';
+import { redisServerArgs, spawnRedisServer } from '../harness/redis-server.js';
+import type { Output } from './broker.js';
 
 interface DevOptions {
   port: number;
@@ -74,74 +76,12 @@ function parseDevArgs(args: readonly string[]): DevOptions | string {
   return opts;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:port, or rejects after `timeoutMs`. */
-export async function waitForPort(port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child && child.exitCode !== null) throw new Error(`process exited with code ${child.exitCode} before listening on ${port}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ host: '127.0.0.1', port }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Restarts of redis-server allowed within {@link REDIS_RESTART_WINDOW_MS}; one more death stops dev. */
 const REDIS_MAX_RESTARTS = 4;
 const REDIS_RESTART_WINDOW_MS = 60_000;
 /** The pause before the n-th restart within the window: 100 ms, doubling, at most 2 s. */
 function redisRestartDelayMs(n: number): number {
   return Math.min(2000, 100 * 2 ** (n - 1));
-}
-
-/** How a child ended, for one log line: "signal SIGKILL" or "code 1". */
-function howExited(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal !== null ? `signal ${signal}` : `code ${code}`;
-}
-
-/**
- * Starts redis-server with umask 077, so the files it creates (the AOF directory, its files,
- * a dump) are the user's only. The umask is the process's: it is set just around the spawn,
- * which forks synchronously, so only the child runs with it.
- */
-function spawnRedis(args: readonly string[]): ChildProcess {
-  const saved = process.umask(0o077);
-  try {
-    // Its own process group, so a Ctrl-C in the terminal does not stop Redis before the
-    // brokers have drained into it; this process stops it last.
-    return spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'], detached: true });
-  } finally {
-    process.umask(saved);
-  }
-}
-
-function stopChild(child: ChildProcess, timeoutMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 export async function runDev(args: readonly string[], output: Output): Promise<number> {
@@ -181,7 +121,10 @@ export async function runDev(args: readonly string[], output: Output): Promise<n
 
   try {
     const redisPort = await freePort();
-    const redisArgs = ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--loglevel', 'warning'];
+    const redisArgs = redisServerArgs({ port: redisPort, dir: redisDir, appendOnly: true, appendFsync: 'always', logLevel: 'warning' });
+    // Its own process group, so a Ctrl-C in the terminal does not stop Redis before the
+    // brokers have drained into it; this process stops it last. Umask 077 keeps its files private.
+    const spawnRedis = (): ChildProcess => spawnRedisServer(redisArgs, { stdio: ['ignore', 'ignore', 'inherit'], detached: true, privateFiles: true });
     const deaths: number[] = [];
     /** Watches one redis-server child: when it dies unasked, starts the next (or gives up). */
     const supervise = (child: ChildProcess): void => {
@@ -203,7 +146,7 @@ export async function runDev(args: readonly string[], output: Output): Promise<n
         restartTimer = setTimeout(() => {
           restartTimer = null;
           if (stopping) return;
-          redis = spawnRedis(redisArgs);
+          redis = spawnRedis();
           supervise(redis);
         }, delay);
       };
@@ -211,20 +154,17 @@ export async function runDev(args: readonly string[], output: Output): Promise<n
       child.once('error', (err) => onEnd(err.message));
     };
 
-    redis = spawnRedis(redisArgs);
+    redis = spawnRedis();
     const first = redis;
     const spawnFailed = new Promise<never>((_, reject) => first.once('error', reject));
-    await Promise.race([waitForPort(redisPort, 15000, first), spawnFailed]);
+    await Promise.race([waitForPort(redisPort, 15000, first, 'redis-server'), spawnFailed]);
     supervise(first);
 
-    const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
     const brokerPorts: number[] = [];
     for (let i = 0; i < opts.brokers; i++) {
       const port = opts.port + i;
       brokerPorts.push(port);
       const brokerArgs = [
-        cli,
-        'broker',
         '--redis',
         `redis://127.0.0.1:${redisPort}`,
         '--storage',
@@ -239,13 +179,13 @@ export async function runDev(args: readonly string[], output: Output): Promise<n
         '3000',
       ];
       if (opts.httpPort !== null) brokerArgs.push('--http', `127.0.0.1:${opts.httpPort + i}`);
-      const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...brokerArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
+      const child = spawnBroker({ args: brokerArgs, stdio: ['ignore', 'inherit', 'inherit'] });
       child.once('exit', (code, signal) => {
         if (!stopping) output.err(`strata dev: broker on port ${port} exited (${howExited(code, signal)})`);
       });
       brokers.push(child);
     }
-    await Promise.all(brokerPorts.map((p, i) => waitForPort(p, 30000, brokers[i])));
+    await Promise.all(brokerPorts.map((p, i) => waitForPort(p, 30000, brokers[i], 'broker')));
     output.out(`Strata dev cluster is up: bootstrap.servers=127.0.0.1:${opts.port}`);
     output.out(`  brokers: ${brokerPorts.map((p) => `127.0.0.1:${p}`).join(', ')}`);
     output.out(`  redis:   redis://127.0.0.1:${redisPort} (AOF, appendfsync always)`);

@@ -5,7 +5,7 @@
  * ListOffsets), so it works against any Strata cluster the machine can reach.
  */
 import { ErrorCode, Reader, decodeConsumerProtocolAssignment, errorInfo } from '../../wire/index.js';
-import { WireClient } from '../tools/wire-client.js';
+import { WireClient } from '../harness/wire-client.js';
 import type { Output } from './broker.js';
 
 interface PartitionLag {
@@ -49,7 +49,7 @@ function assignedPartitions(assignment: Buffer): { topic: string; partitions: nu
 async function describeGroup(client: WireClient, groupId: string): Promise<{ state: string; protocol: string; members: { memberId: string; clientId: string; host: string; assignment: { topic: string; partitions: number[] }[] }[]; lags: PartitionLag[] }> {
   const coord = await client.send(10, 3, { key: groupId, keyType: 0, coordinatorKeys: [] });
   if (coord.errorCode !== ErrorCode.NONE) throw new Error(`FindCoordinator for group "${groupId}": ${errorName(coord.errorCode)}`);
-  const c = await WireClient.connect(`${coord.host}:${coord.port}`);
+  const c = await WireClient.connect(`${coord.host}:${coord.port}`, 'strata-cli');
   try {
     const described = await c.send(15, 5, { groups: [groupId], includeAuthorizedOperations: false });
     const g = described.groups[0]!;
@@ -107,7 +107,7 @@ export async function runGroups(args: readonly string[], output: Output): Promis
   }
   let client: WireClient;
   try {
-    client = await WireClient.connect(parsed.bootstrap);
+    client = await WireClient.connect(parsed.bootstrap, 'strata-cli');
   } catch (err) {
     output.err(`strata groups: ${(err as Error).message}`);
     return 1;
@@ -117,7 +117,7 @@ export async function runGroups(args: readonly string[], output: Output): Promis
       const meta = await client.send(3, 9, { topics: [], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
       const groups: { groupId: string; state: string; protocolType: string }[] = [];
       for (const b of meta.brokers) {
-        const c = await WireClient.connect(`${b.host}:${b.port}`);
+        const c = await WireClient.connect(`${b.host}:${b.port}`, 'strata-cli');
         try {
           const r = await c.send(16, 4, { statesFilter: [], typesFilter: [] });
           for (const g of r.groups) groups.push({ groupId: g.groupId, state: g.groupState, protocolType: g.protocolType });

@@ -6,7 +6,7 @@
  * (`memory://<name>`), each broker with its own fault controller for injection tests.
  * `stop()` tears everything down; an exit hook kills child brokers left behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -14,9 +14,12 @@ import path from 'node:path';
 import { Broker } from '../../src/broker.js';
 import { parseBrokerConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/observability/logger.js';
+import { builtCli, spawnBroker } from '../../src/harness/broker-process.js';
+import { exitOf } from '../../src/harness/children.js';
+import { freePort, waitForPort } from '../../src/harness/ports.js';
+import { startRedisServer, type RedisServer } from '../../src/harness/redis-server.js';
+import { startS3rver, type S3rver } from '../../src/harness/s3rver.js';
 import { MemoryObjectStore } from '../../src/storage/memory.js';
-import { freePort, startRedis, type RedisServer } from './redis.js';
-import { startS3rver, type S3rver } from './s3rver.js';
 
 /** `memory` needs in-process brokers: the store lives in this process. */
 export type StorageKind = 'file' | 's3' | 'memory';
@@ -65,9 +68,6 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-const REPO = path.resolve(import.meta.dirname, '..', '..');
-const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
-
 const children = new Set<ChildProcess>();
 let hookInstalled = false;
 function installHook(): void {
@@ -78,17 +78,12 @@ function installHook(): void {
   });
 }
 
-async function waitListening(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const { waitForPort } = await import('../../src/commands/dev.js');
-  await waitForPort(port, timeoutMs, child);
-}
-
 /** Starts Redis, the object store and `brokers` brokers. */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   if (options.storage === 'memory' && options.processes) {
     throw new Error("storage 'memory' lives in the test process; it needs in-process brokers (processes: false)");
   }
-  const redis = await startRedis();
+  const redis = await startRedisServer();
   let s3: S3rver | null = null;
   let dir: string | null = null;
   let storageUrl: string;
@@ -113,14 +108,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const args = baseArgs(port, zone);
     if (options.processes) {
       installHook();
-      const child = spawn(process.execPath, [CLI, 'broker', ...args, '--log-level', process.env.STRATA_TEST_LOG ?? 'warn'], {
+      const child = spawnBroker({
+        cli: [builtCli()],
+        heapFlags: [],
+        args: [...args, '--log-level', process.env.STRATA_TEST_LOG ?? 'warn'],
         stdio: ['ignore', 'ignore', process.env.STRATA_TEST_LOG ? 'inherit' : 'ignore'],
       });
       children.add(child);
       child.once('exit', () => children.delete(child));
-      await waitListening(port, child, 30000);
-      const exited = (): Promise<void> =>
-        child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+      await waitForPort(port, 30000, child, 'broker');
+      const exited = (): Promise<void> => exitOf(child);
       return {
         port,
         nodeIdHint: -1,

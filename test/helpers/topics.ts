@@ -1,23 +1,14 @@
 /**
- * Test helper: the small admin and data steps handler tests repeat — create a topic, produce
- * values, read a partition's offsets or a topic's configs — over a RawClient, failing loudly
- * (with the broker's message) when a step the test relies on does not succeed.
+ * Test helper: the small admin and data steps handler tests repeat — create a topic (the
+ * harness's `createTopic`), produce values, read a partition's offsets or a topic's configs —
+ * over a RawClient, failing loudly (with the broker's message) when a step the test relies on
+ * does not succeed.
  */
 import { ErrorCode, ZERO_UUID, type FetchRequest } from '../../wire/index.js';
 import { decodeBatchSync, encodeBatchSync, splitBatches } from '../../wire/records/index.js';
 import type { RawClient } from './raw-client.js';
 
-/** Creates a topic (CreateTopics v7) and returns its topic id. */
-export async function createTopic(client: RawClient, name: string, partitions = 1, configs: Record<string, string> = {}): Promise<string> {
-  const res = await client.send(19, 7, {
-    topics: [{ name, numPartitions: partitions, replicationFactor: 1, assignments: [], configs: Object.entries(configs).map(([n, value]) => ({ name: n, value })) }],
-    timeoutMs: 10000,
-    validateOnly: false,
-  });
-  const t = res.topics[0]!;
-  if (t.errorCode !== ErrorCode.NONE) throw new Error(`creating topic ${name} failed with error ${t.errorCode}: ${t.errorMessage}`);
-  return t.topicId;
-}
+export { createTopic } from '../../src/harness/wire-client.js';
 
 /** Produces `values` as one batch (acks -1) and returns the batch's base offset. */
 export async function produce(

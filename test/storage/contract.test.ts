@@ -15,7 +15,7 @@ import { FileObjectStore } from '../../src/storage/file.js';
 import { MemoryObjectStore } from '../../src/storage/memory.js';
 import type { ObjectInfo, ObjectStore } from '../../src/storage/object-store.js';
 import { S3ObjectStore } from '../../src/storage/s3.js';
-import { startS3rver, type S3rver } from '../helpers/s3rver.js';
+import { startS3rver, type S3rver } from '../../src/harness/s3rver.js';
 
 interface OpenOptions {
   listPageSize?: number;

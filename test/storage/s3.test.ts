@@ -17,7 +17,7 @@ import {
   parseS3Url,
   type S3ObjectStoreOptions,
 } from '../../src/storage/s3.js';
-import { startS3rver, type S3rver } from '../helpers/s3rver.js';
+import { startS3rver, type S3rver } from '../../src/harness/s3rver.js';
 
 async function collect(iterable: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
