@@ -16,7 +16,7 @@ import { ErrorCode } from '../../wire/index.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { readAll } from '../helpers/read-all.js';
 import { createTopic, produce } from '../helpers/topics.js';
-import { waitFor } from '../faults/support.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
 

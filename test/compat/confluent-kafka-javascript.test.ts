@@ -12,9 +12,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { readAll } from '../helpers/read-all.js';
-import { STORAGES, createTopic, expectExactlyOnce, readBatches, runClient, uniqueTopic, type ExpectedRecord } from './helpers/compat.js';
+import { STORAGES, expectExactlyOnce, readBatches, runClient, uniqueTopic, type ExpectedRecord } from '../helpers/compat.js';
+import { createTopic } from '../helpers/topics.js';
 
-const DRIVER = path.join(import.meta.dirname, 'helpers', 'ckjs-producer.mjs');
+const DRIVER = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'ckjs-producer.mjs');
 const PARTITIONS = 6;
 const KEYS = 997;
 const BASE_TIMESTAMP = 1_700_000_000_000;

@@ -11,8 +11,10 @@
 import kafkajs, { type Admin, type Consumer, type Kafka as KafkaClient, type Message } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
-import { createTopic, uniqueTopic } from './helpers/compat.js';
-import { committedOffsets, endOffsets, expectConsumedExactlyOnce, expectContiguousOffsets, waitFor, type ConsumedRecord } from './helpers/groups-common.js';
+import { uniqueTopic } from '../helpers/compat.js';
+import { committedOffsets, endOffsets, expectConsumedExactlyOnce, expectContiguousOffsets, type ConsumedRecord } from '../helpers/consumer-groups.js';
+import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel, AssignerProtocol } = kafkajs;
 

@@ -7,21 +7,22 @@
  * Two members per group. Records are produced once both members hold their share of the
  * partitions, so the assertion is exact: the union of what the members consumed is every
  * produced record once, each member read only its own partitions, and the group's committed
- * offsets equal the end offsets. The members are child processes (test/compat/helpers/
+ * offsets equal the end offsets. The members are child processes (test/helpers/clients/
  * groups-rdkafka.py and groups-cfk.mjs) reporting line by line.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { produceOk } from '../helpers/topics.js';
-import { createTopic, runClient, uniqueTopic } from './helpers/compat.js';
-import { ConsumerProcess, committedOffsets, describeGroup, endOffsets, expectConsumedExactlyOnce, expectContiguousOffsets, waitFor, type ConsumedRecord } from './helpers/groups-common.js';
+import { createTopic, produceOk } from '../helpers/topics.js';
+import { runClient, uniqueTopic } from '../helpers/compat.js';
+import { ConsumerProcess, committedOffsets, describeGroup, endOffsets, expectConsumedExactlyOnce, expectContiguousOffsets, type ConsumedRecord } from '../helpers/consumer-groups.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Debian's interpreter: the one with confluent_kafka (the pyenv `python3` on PATH has none). */
 const PYTHON = '/usr/bin/python3';
-const PY_DRIVER = path.join(import.meta.dirname, 'helpers', 'groups-rdkafka.py');
-const CFK_DRIVER = path.join(import.meta.dirname, 'helpers', 'groups-cfk.mjs');
+const PY_DRIVER = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'groups-rdkafka.py');
+const CFK_DRIVER = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'groups-cfk.mjs');
 const PARTITIONS = 6;
 const PER_PARTITION = 50;
 

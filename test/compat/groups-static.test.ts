@@ -13,13 +13,14 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { produceOk } from '../helpers/topics.js';
-import { createTopic, uniqueTopic } from './helpers/compat.js';
-import { ConsumerProcess, committedOffsets, describeGroup, endOffsets, expectConsumedExactlyOnce, expectContiguousOffsets, waitFor, type ConsumedRecord } from './helpers/groups-common.js';
+import { createTopic, produceOk } from '../helpers/topics.js';
+import { uniqueTopic } from '../helpers/compat.js';
+import { ConsumerProcess, committedOffsets, describeGroup, endOffsets, expectConsumedExactlyOnce, expectContiguousOffsets, type ConsumedRecord } from '../helpers/consumer-groups.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PYTHON = '/usr/bin/python3';
-const PY_DRIVER = path.join(import.meta.dirname, 'helpers', 'groups-rdkafka.py');
-const CFK_DRIVER = path.join(import.meta.dirname, 'helpers', 'groups-cfk.mjs');
+const PY_DRIVER = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'groups-rdkafka.py');
+const CFK_DRIVER = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'groups-cfk.mjs');
 const PARTITIONS = 4;
 const PER_PARTITION = 25;
 

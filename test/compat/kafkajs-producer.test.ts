@@ -9,8 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Compression, type CompressionCodec } from '../../wire/records/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { readAll } from '../helpers/read-all.js';
-import { STORAGES, createTopic, expectExactlyOnce, pollUntil, readBatches, uniqueTopic, type ExpectedRecord } from './helpers/compat.js';
-import { registerKafkajsCodecs } from './helpers/kafkajs-codecs.js';
+import { STORAGES, expectExactlyOnce, readBatches, uniqueTopic, type ExpectedRecord } from '../helpers/compat.js';
+import { registerKafkajsCodecs } from '../helpers/kafkajs-codecs.js';
+import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, CompressionTypes, Partitioners, logLevel } = kafkajs;
 
@@ -101,7 +103,7 @@ describe.each(STORAGES)('kafkajs producer, %s store', (storage) => {
     const producer = await connectedProducer();
     const { messages: msgs, expected } = messages(topic, 60);
     await sendInParts(producer, topic, msgs, 4, { acks: 0 });
-    const read = await pollUntil(() => readAll(cluster.bootstrap, topic), (r) => r.length >= expected.length, 15_000);
+    const read = await waitFor('every record to be stored', () => readAll(cluster.bootstrap, topic), (r) => r.length >= expected.length, 15_000);
     expectExactlyOnce(read, expected);
   });
 

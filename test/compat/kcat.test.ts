@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Compression, type CompressionCodec } from '../../wire/records/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { readAll, type ReadRecord } from '../helpers/read-all.js';
-import { STORAGES, createTopic, expectExactlyOnce, librdkafkaStoredCodec, readBatches, runClient, uniqueTopic, type ExpectedRecord } from './helpers/compat.js';
+import { STORAGES, expectExactlyOnce, librdkafkaStoredCodec, readBatches, runClient, uniqueTopic, type ExpectedRecord } from '../helpers/compat.js';
+import { createTopic } from '../helpers/topics.js';
 
 const PARTITIONS = 3;
 const PER_PARTITION = 20;

@@ -13,16 +13,18 @@ import { ErrorCode } from '../../wire/index.js';
 import { Compression, encodeBatch, type CompressionCodec } from '../../wire/records/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { lyingBatchCases } from '../records/helpers.js';
-import { createTopic, runClient, uniqueTopic } from './helpers/compat.js';
-import { ConsumerProcess, waitFor } from './helpers/groups-common.js';
-import { registerKafkajsCodecs } from './helpers/kafkajs-codecs.js';
+import { lyingBatchCases } from '../helpers/records.js';
+import { runClient, uniqueTopic } from '../helpers/compat.js';
+import { ConsumerProcess } from '../helpers/consumer-groups.js';
+import { registerKafkajsCodecs } from '../helpers/kafkajs-codecs.js';
+import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
 
 registerKafkajsCodecs();
 
-const CFK_DRIVER = path.join(import.meta.dirname, 'helpers', 'groups-cfk.mjs');
+const CFK_DRIVER = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'groups-cfk.mjs');
 const PARTITIONS = 2;
 const T0 = Date.now() - 60_000;
 

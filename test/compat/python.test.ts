@@ -3,18 +3,19 @@
  * on the file store and on S3 (s3rver): a producer under every `compression.type` with
  * explicit partitions, keys (some null), headers (some with null values) and explicit
  * timestamps, plain and idempotent; and a group-less consumer reading with assign, seek and offsets_for_times.
- * The driver is test/compat/helpers/rdkafka_client.py; it prints one JSON result.
+ * The driver is test/helpers/clients/rdkafka_client.py; it prints one JSON result.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Compression, type CompressionCodec } from '../../wire/records/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { readAll, type ReadRecord } from '../helpers/read-all.js';
-import { STORAGES, createTopic, expectExactlyOnce, librdkafkaStoredCodec, readBatches, runClient, uniqueTopic, type ExpectedRecord } from './helpers/compat.js';
+import { STORAGES, expectExactlyOnce, librdkafkaStoredCodec, readBatches, runClient, uniqueTopic, type ExpectedRecord } from '../helpers/compat.js';
+import { createTopic } from '../helpers/topics.js';
 
 /** Debian's interpreter: the one with confluent_kafka (the pyenv `python3` on PATH has none). */
 const PYTHON = '/usr/bin/python3';
-const DRIVER = path.join(import.meta.dirname, 'helpers', 'rdkafka_client.py');
+const DRIVER = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'rdkafka_client.py');
 const PARTITIONS = 3;
 const BASE_TIMESTAMP = 1_700_000_000_000;
 /** librdkafka's RD_KAFKA_TIMESTAMP_CREATE_TIME. */

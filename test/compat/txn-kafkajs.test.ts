@@ -3,7 +3,7 @@
  * transaction is visible to read_committed readers exactly once; an aborted one is never
  * visible to them — checked by a reader polling throughout the transaction, not only at the
  * end — while read_uncommitted readers see its records. Readers are both a RawClient Fetch
- * loop (test/txn/raw-txn.ts, which drops aborted records by the consumer's rule) and kafkajs
+ * loop (test/helpers/raw-txn.ts, which drops aborted records by the consumer's rule) and kafkajs
  * consumers with `readUncommitted` false and true.
  */
 import kafkajs, { type Consumer, type Message, type Producer } from 'kafkajs';
@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { readAll } from '../helpers/read-all.js';
-import { readPartition } from '../txn/raw-txn.js';
-import { STORAGES, createTopic, expectExactlyOnce, uniqueTopic, type ExpectedRecord } from './helpers/compat.js';
+import { readPartition } from '../helpers/raw-txn.js';
+import { STORAGES, expectExactlyOnce, uniqueTopic, type ExpectedRecord } from '../helpers/compat.js';
+import { createTopic } from '../helpers/topics.js';
 
 const { Kafka, logLevel } = kafkajs;
 

@@ -14,7 +14,7 @@ import {
 import { ConfigError, RedisUnavailableError } from '../../src/errors.js';
 import { ErrorCode } from '../../wire/index.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis.js';
-import { commandClient, freshPartition, idem, plain } from './setup.js';
+import { commandClient, freshPartition, idem, plain } from '../helpers/partition-store.js';
 
 let server: RedisServer;
 let redis: Redis;

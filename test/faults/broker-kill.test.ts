@@ -21,11 +21,13 @@ import { decodeBatchSync, splitBatches } from '../../wire/records/index.js';
 import { startCluster, type Cluster, type ClusterBroker } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { readAll, type ReadRecord } from '../helpers/read-all.js';
-import { ZERO_UUID, createTopics, expectAcknowledgedStored, fetchBody, waitFor } from './support.js';
+import { ZERO_UUID, expectAcknowledgedStored, fetchBody } from '../helpers/faults.js';
+import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
 
-const RDKAFKA_DRIVER = path.join(import.meta.dirname, 'helpers', 'rdkafka-producer.mjs');
+const RDKAFKA_DRIVER = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'rdkafka-producer.mjs');
 const PARTITIONS = 6;
 
 let cluster: Cluster;
@@ -64,7 +66,7 @@ async function prepare(tag: string): Promise<Scenario> {
   const topic = `broker-kill-${tag}-${randomBytes(4).toString('hex')}`;
   const admin = await RawClient.connect(cluster.bootstrap, 'kill-admin');
   try {
-    await createTopics(admin, [{ name: topic, partitions: PARTITIONS }]);
+    await createTopic(admin, topic, PARTITIONS);
     const versions = await admin.send(18, 3, { clientSoftwareName: 'broker-kill', clientSoftwareVersion: '1' });
     const idempotent = versions.apiKeys.some((k) => k.apiKey === ApiKey.InitProducerId);
     // Each broker learns of the others on its next heartbeat (and of a restarted one's return).

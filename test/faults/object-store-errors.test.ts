@@ -15,7 +15,9 @@ import { ErrorCode, type ProduceResponse } from '../../wire/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { readAll } from '../helpers/read-all.js';
-import { batch, createTopics, expectAcknowledgedStored, fetchBody, produceBody, sleep, waitFor } from './support.js';
+import { batch, expectAcknowledgedStored, fetchBody, produceBody } from '../helpers/faults.js';
+import { createTopic } from '../helpers/topics.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -63,7 +65,7 @@ afterAll(async () => {
 describe('upload failures', () => {
   it('answers KAFKA_STORAGE_ERROR while uploads fail, stores nothing, and produces again once they succeed', async () => {
     const topic = uniqueTopic('put');
-    await createTopics(admin, [{ name: topic, partitions: 2 }]);
+    await createTopic(admin, topic, 2);
     const producer = await connect(0, 'ose-put');
     const objectsBefore = await objectCount(store0);
     const stop = store0.faults.failWhile((ctx) => ctx.op === 'put');
@@ -101,7 +103,7 @@ describe('upload failures', () => {
 
   it('does not acknowledge an upload whose object was stored but whose answer was lost, and never shows its bytes', async () => {
     const topic = uniqueTopic('put-after');
-    await createTopics(admin, [{ name: topic, partitions: 1 }]);
+    await createTopic(admin, topic, 1);
     const producer = await connect(0, 'ose-put-after');
     const objectsBefore = await objectCount(store0);
     store0.faults.failNext('put', 1, { when: 'after' });
@@ -118,7 +120,7 @@ describe('upload failures', () => {
   it('stores every record a retrying producer had acknowledged through intermittent upload failures, exactly once', async () => {
     const topic = uniqueTopic('kafkajs');
     const partitions = 3;
-    await createTopics(admin, [{ name: topic, partitions }]);
+    await createTopic(admin, topic, partitions);
     // One upload in three fails, on both brokers; a failed upload never commits, so retries
     // cannot duplicate.
     const stops = [store0, store1].map((store) => {
@@ -172,7 +174,7 @@ describe('upload failures', () => {
 describe('download failures', () => {
   it('answers KAFKA_STORAGE_ERROR for the partitions whose bytes could not be read, and recovers', async () => {
     const topic = uniqueTopic('get');
-    await createTopics(admin, [{ name: topic, partitions: 2 }]);
+    await createTopic(admin, topic, 2);
     const writer = await connect(0, 'ose-get-writer');
     const res = await writer.send(0, 9, produceBody(topic, [{ partition: 0, records: batch(['g0', 'g1', 'g2']) }]));
     expect(firstPartition(res)).toMatchObject({ errorCode: ErrorCode.NONE, baseOffset: 0n });
@@ -207,7 +209,7 @@ describe('upload latency and commit order', () => {
 
   it('commits a slow first upload before a fast second one: offsets follow arrival order', async () => {
     const topic = uniqueTopic('latency');
-    await createTopics(admin, [{ name: topic, partitions: 1 }]);
+    await createTopic(admin, topic, 1);
     const [first, second] = [await connect(0, 'ose-slow'), await connect(0, 'ose-fast')];
     const puts = store0.stats().puts;
     const objects = await objectCount(store0);
@@ -236,7 +238,7 @@ describe('upload latency and commit order', () => {
 
   it('keeps offsets in request order under random upload latency', async () => {
     const topic = uniqueTopic('jitter');
-    await createTopics(admin, [{ name: topic, partitions: 1 }]);
+    await createTopic(admin, topic, 1);
     const producer = await connect(0, 'ose-jitter');
     store0.faults.setLatency({ min: 0, max: 80 }, ['put']);
     const pending: Promise<ProduceResponse>[] = [];
@@ -261,7 +263,7 @@ describe('upload latency and commit order', () => {
   // the failed one then commits ahead of the still-uploading earlier flush.
   it('a failed upload between a slow and a fast one does not let the later flush commit first', async () => {
     const topic = uniqueTopic('fail-between');
-    await createTopics(admin, [{ name: topic, partitions: 1 }]);
+    await createTopic(admin, topic, 1);
     const [a, b, c] = [await connect(0, 'ose-a'), await connect(0, 'ose-b'), await connect(0, 'ose-c')];
     const puts = store0.stats().puts;
     store0.faults.setLatency(SLOW_MS, ['put']);

@@ -14,7 +14,9 @@ import { startCluster, type Cluster } from '../helpers/cluster.js';
 import type { StopSignal } from '../helpers/redis.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { readAll, type ReadRecord } from '../helpers/read-all.js';
-import { ZERO_UUID, batch, createTopics, expectAcknowledgedStored, fetchBody, produceBody, waitFor } from './support.js';
+import { ZERO_UUID, batch, expectAcknowledgedStored, fetchBody, produceBody } from '../helpers/faults.js';
+import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -70,7 +72,7 @@ describe.each<StopSignal>(['SIGTERM', 'SIGKILL'])('Redis restarted with %s durin
     const topic = `redis-restart-${signal.toLowerCase()}-${RUN}`;
     const admin = await RawClient.connect(cluster.bootstrap, 'redis-restart-admin');
     try {
-      await createTopics(admin, [{ name: topic, partitions: PARTITIONS }]);
+      await createTopic(admin, topic, PARTITIONS);
     } finally {
       admin.close();
     }
@@ -156,7 +158,7 @@ describe('while Redis is down', () => {
     const unknown = `redis-down-never-created-${RUN}`;
     const admin = await RawClient.connect(cluster.bootstrap, 'redis-down-admin');
     try {
-      await createTopics(admin, [{ name: known, partitions: 1 }]);
+      await createTopic(admin, known, 1);
       const first = await admin.send(0, 9, produceBody(known, [{ partition: 0, records: batch(['before']) }]));
       expect(first.responses[0]!.partitionResponses[0]).toMatchObject({ errorCode: ErrorCode.NONE, baseOffset: 0n });
     } finally {

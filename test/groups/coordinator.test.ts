@@ -11,7 +11,7 @@ import { ApiKey, ErrorCode } from '../../wire/index.js';
 import { GROUPS_SET, groupKeys } from '../../src/coordination/keys.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { GROUP_BROKER_ARGS, heartbeat, joinGroup, stableTwo, subscription, syncGroup, syncTwo, untilRebalancing, type TwoMembers } from './raw-group.js';
+import { GROUP_BROKER_ARGS, heartbeat, joinGroup, stableTwo, subscription, syncGroup, syncTwo, untilRebalancing, type TwoMembers } from '../helpers/raw-group.js';
 
 let cluster: Cluster;
 let redis: Redis;

@@ -26,16 +26,18 @@ import kafkajs, { type Consumer, type Message } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey } from '../../wire/index.js';
 import { groupKeys } from '../../src/coordination/keys.js';
-import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
-import { ConsumerProcess, committedOffsets, coordinatorOf, describeGroup, endOffsets, waitFor, type ConsumedRecord } from '../compat/helpers/groups-common.js';
+import { uniqueTopic } from '../helpers/compat.js';
+import { ConsumerProcess, committedOffsets, coordinatorOf, describeGroup, endOffsets, type ConsumedRecord } from '../helpers/consumer-groups.js';
 import { startCluster, type Cluster, type ClusterBroker } from '../helpers/cluster.js';
 import { readAll } from '../helpers/read-all.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
 
 const PYTHON = '/usr/bin/python3';
-const PY_DRIVER = path.join(import.meta.dirname, '..', 'compat', 'helpers', 'groups-rdkafka.py');
+const PY_DRIVER = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'groups-rdkafka.py');
 const PARTITIONS = 6;
 const ROUNDS = 40;
 const PER_SEND = 8;

@@ -17,7 +17,7 @@ import {
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic, fetchFrom, oneFetchRequest, partitionOffsets } from '../helpers/topics.js';
-import { claimingBatch, lyingBatchCases, rawRecord, recordBody } from '../records/helpers.js';
+import { claimingBatch, lyingBatchCases, rawRecord, recordBody } from '../helpers/records.js';
 
 /** The broker's decompression limit in this file, low enough to hit with a small batch. */
 const DECOMPRESSED_LIMIT = 8 * 1024 * 1024;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, commitOffsets, fetchOffsets } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, commitOffsets, fetchOffsets } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic } from '../helpers/topics.js';

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode, type FindCoordinatorResponse } from '../../wire/index.js';
-import { pollUntil } from '../compat/helpers/compat.js';
-import { GROUP_BROKER_ARGS, joinGroup } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, joinGroup } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 let cluster: Cluster;
 let c0: RawClient;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   // rendezvous choices differ.
   const keys = Array.from({ length: 20 }, (_, i) => `fc-warmup-${i}`);
   const views = async (): Promise<string[]> => Promise.all([c0, c1].map(async (c) => (await c.send(ApiKey.FindCoordinator, 4, { key: '', keyType: 0, coordinatorKeys: keys })).coordinators.map((k) => k.nodeId).join()));
-  const agreed = await pollUntil(views, ([a, b]) => a === b && new Set(a!.split(',')).size === 2, 10_000);
+  const agreed = await waitFor('both brokers to agree on the coordinators', views, ([a, b]) => a === b && new Set(a!.split(',')).size === 2, 10_000);
   expect(agreed[0]).toBe(agreed[1]);
 });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode, type DescribeGroupsResponseDescribedGroup, type JoinGroupResponse } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, heartbeat, joinGroup, joinNew, stableTwo, subscription, syncGroup, untilRebalancing, type JoinOptions, type TwoMembers } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, heartbeat, joinGroup, joinNew, stableTwo, subscription, syncGroup, untilRebalancing, type JoinOptions, type TwoMembers } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
-import { pollUntil } from '../compat/helpers/compat.js';
-import { GROUP_BROKER_ARGS, heartbeat, joinGroup, joinNew, stableSingleMember, syncGroup, untilRebalancing } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, heartbeat, joinGroup, joinNew, stableSingleMember, syncGroup, untilRebalancing } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 let cluster: Cluster;
 const clients: RawClient[] = [];
@@ -75,7 +75,7 @@ describe('Heartbeat', () => {
     const gen = aJoin.generationId;
     await syncGroup(ca, 3, { groupId, generationId: gen, memberId: a.memberId });
     // b never heartbeats: within a few seconds a's heartbeat reports the rebalance.
-    const code = await pollUntil(() => heartbeat(ca, 4, { groupId, generationId: gen, memberId: a.memberId }), (c) => c !== ErrorCode.NONE, 15_000, 200);
+    const code = await waitFor('the heartbeat to report the rebalance', () => heartbeat(ca, 4, { groupId, generationId: gen, memberId: a.memberId }), (c) => c !== ErrorCode.NONE, 15_000, 200);
     expect(code).toBe(ErrorCode.REBALANCE_IN_PROGRESS);
     const again = await joinGroup(ca, 5, { groupId, memberId: a.memberId, sessionTimeoutMs: 30_000 });
     expect(again).toMatchObject({ errorCode: ErrorCode.NONE, generationId: gen + 1, leader: a.memberId });

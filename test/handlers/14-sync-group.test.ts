@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, assignment, heartbeat, joinGroup, stableSingleMember, subscription, syncGroup, twoJoined } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, assignment, heartbeat, joinGroup, stableSingleMember, subscription, syncGroup, twoJoined } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode, type DescribeGroupsResponse } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, assignment, joinGroup, joinNew, subscription, syncGroup, untilRebalancing } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, assignment, joinGroup, joinNew, subscription, syncGroup, untilRebalancing } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode, type ListGroupsRequest } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, commitOffsets, joinNew, stableSingleMember } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, commitOffsets, joinNew, stableSingleMember } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic } from '../helpers/topics.js';

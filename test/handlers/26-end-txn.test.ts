@@ -3,7 +3,7 @@ import { ApiKey, ErrorCode } from '../../wire/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic } from '../helpers/topics.js';
-import { RawTxnProducer, fetchOnce, readPartition, stableOffsets } from '../txn/raw-txn.js';
+import { RawTxnProducer, fetchOnce, readPartition, stableOffsets } from '../helpers/raw-txn.js';
 
 let cluster: Cluster;
 let c: RawClient;

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode } from '../../wire/index.js';
-import { GROUP_BROKER_ARGS, commitOffsets, stableSingleMember } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, commitOffsets, stableSingleMember } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic } from '../helpers/topics.js';
-import { RawTxnProducer } from '../txn/raw-txn.js';
+import { RawTxnProducer } from '../helpers/raw-txn.js';
 
 let cluster: Cluster;
 let c: RawClient;

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode } from '../../wire/index.js';
 import { groupKeys } from '../../src/coordination/keys.js';
-import { GROUP_BROKER_ARGS, commitOffsets, fetchOffsets, stableSingleMember } from '../groups/raw-group.js';
+import { GROUP_BROKER_ARGS, commitOffsets, fetchOffsets, stableSingleMember } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic } from '../helpers/topics.js';

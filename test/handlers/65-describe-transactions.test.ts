@@ -3,7 +3,7 @@ import { ApiKey, ErrorCode, type DescribeTransactionsResponseTransactionState } 
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic } from '../helpers/topics.js';
-import { RawTxnProducer } from '../txn/raw-txn.js';
+import { RawTxnProducer } from '../helpers/raw-txn.js';
 
 let cluster: Cluster;
 let c: RawClient;

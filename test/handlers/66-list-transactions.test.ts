@@ -3,7 +3,7 @@ import { ApiKey, ErrorCode, type ListTransactionsResponseTransactionState } from
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic } from '../helpers/topics.js';
-import { RawTxnProducer, findCoordinator } from '../txn/raw-txn.js';
+import { RawTxnProducer, findCoordinator } from '../helpers/raw-txn.js';
 
 let cluster: Cluster;
 const clients: RawClient[] = [];

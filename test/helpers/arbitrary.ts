@@ -16,7 +16,7 @@ import {
   type StructModel,
   type VersionRange,
 } from '../../wire/codegen/schema.js';
-import { Rng } from '../helpers/rng.js';
+import { Rng } from './rng.js';
 
 export { Rng };
 

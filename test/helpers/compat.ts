@@ -1,15 +1,15 @@
 /**
- * Shared pieces of the client compatibility suites: unique topics created through a real
- * CreateTopics, client child processes with hard deadlines, bounded polling, a batch-header
- * reader, and the exact "every record once, in order per partition" check.
+ * Test helper: shared pieces of the client compatibility suites — unique topic names, client
+ * child processes with hard deadlines, a batch-header reader, and the exact "every record
+ * once, in order per partition" check.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import { ApiKey, ErrorCode, ZERO_UUID } from '../../../wire/index.js';
-import { Compression, splitBatches, type CompressionCodec } from '../../../wire/records/index.js';
-import { RawClient } from '../../helpers/raw-client.js';
-import type { ReadRecord } from '../../helpers/read-all.js';
+import { ApiKey, ErrorCode, ZERO_UUID } from '../../wire/index.js';
+import { Compression, splitBatches, type CompressionCodec } from '../../wire/records/index.js';
+import { RawClient } from './raw-client.js';
+import type { ReadRecord } from './read-all.js';
 
 /** The two object stores every compatibility scenario runs against. */
 export const STORAGES = ['file', 's3'] as const;
@@ -17,22 +17,6 @@ export const STORAGES = ['file', 's3'] as const;
 /** A topic name unique to this run: `<prefix>-<8 hex>`. */
 export function uniqueTopic(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
-}
-
-/** Creates `name` with `numPartitions` partitions through CreateTopics v5; throws on any error code. */
-export async function createTopic(bootstrap: string, name: string, numPartitions: number): Promise<void> {
-  const client = await RawClient.connect(bootstrap, 'compat-admin');
-  try {
-    const res = await client.send(ApiKey.CreateTopics, 5, {
-      topics: [{ name, numPartitions, replicationFactor: 1, assignments: [], configs: [] }],
-      timeoutMs: 10_000,
-      validateOnly: false,
-    });
-    const t = res.topics[0]!;
-    if (t.errorCode !== ErrorCode.NONE) throw new Error(`CreateTopics ${name}: error ${t.errorCode} ${t.errorMessage ?? ''}`);
-  } finally {
-    client.close();
-  }
 }
 
 /** The API keys the broker advertises in ApiVersions. */
@@ -168,16 +152,6 @@ export async function readBatches(bootstrap: string, topic: string, numPartition
     return out;
   } finally {
     client.close();
-  }
-}
-
-/** Polls `read` until `done(value)` holds or `timeoutMs` passes; returns the last value either way. */
-export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() >= deadline) return value;
-    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 

@@ -1,14 +1,14 @@
 /**
- * Shared pieces of the consumer-group compatibility suites: a group's committed offsets, a
+ * Test helper: shared pieces of the consumer-group compatibility suites: a group's committed offsets, a
  * topic's end offsets and a group's description read over the project's own client (at the
  * group's coordinator), and the "each produced record consumed exactly once / at least once"
  * checks over records identified by their value.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';
-import { ApiKey, ErrorCode, type DescribeGroupsResponseDescribedGroup } from '../../../wire/index.js';
-import { RawClient } from '../../helpers/raw-client.js';
-import { partitionOffsets } from '../../helpers/topics.js';
+import { ApiKey, ErrorCode, type DescribeGroupsResponseDescribedGroup } from '../../wire/index.js';
+import { RawClient } from './raw-client.js';
+import { partitionOffsets } from './topics.js';
 
 /** One record a consumer handed to the application. */
 export interface ConsumedRecord {
@@ -62,17 +62,6 @@ export async function describeGroup(bootstrap: string, groupId: string): Promise
     const r = await c.send(ApiKey.DescribeGroups, 5, { groups: [groupId], includeAuthorizedOperations: false });
     return r.groups[0]!;
   });
-}
-
-/** Polls (bounded) until `done(value)`; throws with `what` and the last value if it never holds. */
-export async function waitFor<T>(what: string, read: () => Promise<T> | T, done: (v: T) => boolean, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (done(v)) return v;
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(v)?.slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
 
 /** How often each value was consumed. */

@@ -1,16 +1,13 @@
 /**
- * Shared pieces of the fault tests: request bodies, bounded polling, and the checks every
- * fault scenario ends with (each acknowledged record present, offsets contiguous).
+ * Test helper: shared pieces of the fault tests — request bodies, and the checks every fault
+ * scenario ends with (each acknowledged record present, offsets contiguous).
  */
 import { expect } from 'vitest';
-import { ErrorCode, ZERO_UUID, type FetchRequest, type ProduceRequest } from '../../wire/index.js';
+import { ZERO_UUID, type FetchRequest, type ProduceRequest } from '../../wire/index.js';
 import { encodeBatchSync } from '../../wire/records/index.js';
-import type { RawClient } from '../helpers/raw-client.js';
-import type { ReadRecord } from '../helpers/read-all.js';
+import type { ReadRecord } from './read-all.js';
 
 export { ZERO_UUID };
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A RecordBatch v2 holding `values`, keyed `k<i>`. */
 export function batch(values: readonly string[]): Buffer {
@@ -41,37 +38,6 @@ export function fetchBody(topic: string, partitions: { partition: number; fetchO
     forgottenTopicsData: [],
     rackId: '',
   };
-}
-
-/** Creates topics through CreateTopics v5 and expects each to succeed. */
-export async function createTopics(client: RawClient, topics: { name: string; partitions: number }[]): Promise<void> {
-  const res = await client.send(19, 5, {
-    topics: topics.map((t) => ({ name: t.name, numPartitions: t.partitions, replicationFactor: 1, assignments: [], configs: [] })),
-    timeoutMs: 10_000,
-    validateOnly: false,
-  });
-  expect(res.topics.map((t) => [t.name, t.errorCode])).toEqual(topics.map((t) => [t.name, ErrorCode.NONE]));
-}
-
-/**
- * Polls `check` until it returns a value other than undefined, at most `timeoutMs`; throws
- * naming `what` otherwise. No assertion depends on how quickly it succeeds.
- */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`gave up waiting for ${what} after ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
-    }
-    await sleep(everyMs);
-  }
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { createCommandClient, waitReady, type RedisClientOptions } from '../../src/coordination/redis.js';
 import { PartitionStore, type BatchCommitInput, type PartitionRef } from '../../src/log/partition-store.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { startRedis, type RedisServer } from './redis.js';
 
 /** A fresh partition of a random topic id, so tests sharing one server never collide. */
 export function freshPartition(partition = 0): PartitionRef {

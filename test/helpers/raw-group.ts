@@ -16,7 +16,7 @@ import {
   type OffsetFetchResponse,
   type SyncGroupResponse,
 } from '../../wire/index.js';
-import type { RawClient } from '../helpers/raw-client.js';
+import type { RawClient } from './raw-client.js';
 
 /** ConsumerProtocolSubscription v0 bytes (with their version prefix) for `topics`. */
 export function subscription(topics: string[]): Buffer {

@@ -8,9 +8,9 @@
  */
 import { ApiKey, ErrorCode, type FetchResponsePartitionData } from '../../wire/index.js';
 import { ControlRecordType, decodeBatchSync, decodeControlBatch, encodeBatchSync, splitBatches } from '../../wire/records/index.js';
-import { waitFor } from '../compat/helpers/groups-common.js';
-import { RawClient } from '../helpers/raw-client.js';
-import { oneFetchRequest } from '../helpers/topics.js';
+import { RawClient } from './raw-client.js';
+import { oneFetchRequest } from './topics.js';
+import { waitFor } from './wait.js';
 
 /** Request versions used unless a test names another. */
 export const V = {

@@ -12,7 +12,7 @@ import type { SegmentPieces } from '../../src/log/segment.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { MemoryObjectStore } from '../../src/storage/memory.js';
 import { encodeBatchSync, splitBatches, type RecordBatchView } from '../../wire/records/index.js';
-import { freshPartition, withPartitionState } from '../coordination/setup.js';
+import { freshPartition, withPartitionState } from '../helpers/partition-store.js';
 
 let state: PartitionStore;
 withPartitionState((env) => ({ state } = env));

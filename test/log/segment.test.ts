@@ -10,7 +10,7 @@ import { SEGMENT_HEADER_BYTES, SegmentPieces, buildSegment, readSegmentFooter, t
 import { StorageError } from '../../src/storage/object-store.js';
 import { MemoryObjectStore } from '../../src/storage/memory.js';
 import { decodeBatch, encodeBatchSync, splitBatches, type RecordBatchView } from '../../wire/records/index.js';
-import { freshPartition, plain, withPartitionState } from '../coordination/setup.js';
+import { freshPartition, plain, withPartitionState } from '../helpers/partition-store.js';
 import { Rng } from '../helpers/rng.js';
 
 let state: PartitionStore;

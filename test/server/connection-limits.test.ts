@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionLimits } from '../../src/server/connection-limits.js';
 import { ApiKey, FrameDecoder, concatFrame, decodeResponse, encodeRequest, ErrorCode } from '../../wire/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
-import { waitFor } from '../faults/support.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PER_IP = 3;
 const MAX = 4;

@@ -13,7 +13,7 @@ import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { readAll } from '../helpers/read-all.js';
 import { createTopic, produceOk } from '../helpers/topics.js';
-import { waitFor } from '../faults/support.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const FRAME = 100 * MiB;

@@ -27,7 +27,7 @@ import { readAll } from '../helpers/read-all.js';
 import { freePort } from '../helpers/redis.js';
 import { Rng } from '../helpers/rng.js';
 import { createTopic, produce, produceOk } from '../helpers/topics.js';
-import { sleep, waitFor } from '../faults/support.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;

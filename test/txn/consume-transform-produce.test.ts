@@ -16,16 +16,17 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode } from '../../wire/index.js';
-import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
-import { ConsumerProcess, committedOffsets, endOffsets, waitFor } from '../compat/helpers/groups-common.js';
-import { GROUP_BROKER_ARGS } from '../groups/raw-group.js';
+import { uniqueTopic } from '../helpers/compat.js';
+import { ConsumerProcess, committedOffsets, endOffsets } from '../helpers/consumer-groups.js';
+import { GROUP_BROKER_ARGS } from '../helpers/raw-group.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { Rng } from '../helpers/rng.js';
-import { produceOk } from '../helpers/topics.js';
-import { readPartition, stableOffsets, withClient } from './raw-txn.js';
+import { createTopic, produceOk } from '../helpers/topics.js';
+import { readPartition, stableOffsets, withClient } from '../helpers/raw-txn.js';
+import { waitFor } from '../helpers/wait.js';
 
-const HELPERS = path.join(import.meta.dirname, '..', 'compat', 'helpers');
+const HELPERS = path.join(import.meta.dirname, '..', 'helpers', 'clients');
 const PYTHON = '/usr/bin/python3';
 const PARTITIONS = 3;
 const PER_PARTITION = 200;

@@ -14,11 +14,12 @@ import { Redis } from 'ioredis';
 import kafkajs, { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode } from '../../wire/index.js';
-import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
-import { waitFor } from '../compat/helpers/groups-common.js';
+import { uniqueTopic } from '../helpers/compat.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { RawTxnProducer, findCoordinator, readPartition, stableOffsets, waitSettled, withClient } from './raw-txn.js';
+import { RawTxnProducer, findCoordinator, readPartition, stableOffsets, waitSettled, withClient } from '../helpers/raw-txn.js';
+import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
 

@@ -11,10 +11,11 @@ import path from 'node:path';
 import kafkajs, { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
-import { createTopic, runClient, uniqueTopic } from '../compat/helpers/compat.js';
+import { runClient, uniqueTopic } from '../helpers/compat.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { RawTxnProducer, fetchOnce, readPartition } from './raw-txn.js';
+import { RawTxnProducer, fetchOnce, readPartition } from '../helpers/raw-txn.js';
+import { createTopic } from '../helpers/topics.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -169,7 +170,7 @@ describe('zombie fencing', () => {
   it('confluent-kafka-python: the zombie gets a fatal fencing error; only the current producer’s records are visible', async () => {
     const topic = uniqueTopic('fence-python');
     await createTopic(cluster.bootstrap, topic, 1);
-    const script = path.join(import.meta.dirname, '..', 'compat', 'helpers', 'txn-fencing.py');
+    const script = path.join(import.meta.dirname, '..', 'helpers', 'clients', 'txn-fencing.py');
     const env = { ...process.env };
     delete env.PYTHONPATH;
     delete env.PYTHONHOME;

@@ -11,7 +11,7 @@ import { ApiKey, ErrorCode } from '../../wire/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic } from '../helpers/topics.js';
-import { RawTxnProducer, fetchOnce, readPartition } from './raw-txn.js';
+import { RawTxnProducer, fetchOnce, readPartition } from '../helpers/raw-txn.js';
 
 const MAX_TIMEOUT_MS = 60_000;
 

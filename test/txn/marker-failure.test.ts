@@ -11,11 +11,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
-import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
+import { uniqueTopic } from '../helpers/compat.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import type { MemoryObjectStore } from '../../src/storage/memory.js';
-import { RawTxnProducer, readPartition, stableOffsets, waitSettled } from './raw-txn.js';
+import { RawTxnProducer, readPartition, stableOffsets, waitSettled } from '../helpers/raw-txn.js';
+import { createTopic } from '../helpers/topics.js';
 
 let cluster: Cluster;
 let c: RawClient;

@@ -13,11 +13,12 @@
 import kafkajs, { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
-import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
+import { uniqueTopic } from '../helpers/compat.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { Rng } from '../helpers/rng.js';
-import { committedRecords, fetchOnce, readPartition, stableOffsets } from './raw-txn.js';
+import { committedRecords, fetchOnce, readPartition, stableOffsets } from '../helpers/raw-txn.js';
+import { createTopic } from '../helpers/topics.js';
 
 const { Kafka, logLevel } = kafkajs;
 

@@ -5,9 +5,7 @@ import { waitReady } from '../../src/coordination/redis.js';
 import { RedisUnavailableError } from '../../src/errors.js';
 import { PRODUCER_ID_BLOCK_SIZE, ProducerIdAllocator } from '../../src/txn/producer-ids.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { commandClient } from './setup.js';
-
-// Lives here rather than in test/txn/ because it needs the coordination test setup.
+import { commandClient } from '../helpers/partition-store.js';
 
 let server: RedisServer;
 let redis: Redis;

@@ -9,7 +9,7 @@ import { ErrorCode } from '../../wire/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic, produceOk } from '../helpers/topics.js';
-import { RawTxnProducer, committedRecords, fetchOnce, readPartition, stableOffsets } from './raw-txn.js';
+import { RawTxnProducer, committedRecords, fetchOnce, readPartition, stableOffsets } from '../helpers/raw-txn.js';
 
 let cluster: Cluster;
 let c: RawClient;

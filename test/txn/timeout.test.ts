@@ -11,11 +11,11 @@
 import kafkajs, { type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiKey, ErrorCode } from '../../wire/index.js';
-import { createTopic, uniqueTopic } from '../compat/helpers/compat.js';
+import { uniqueTopic } from '../helpers/compat.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { produceOk } from '../helpers/topics.js';
-import { RawTxnProducer, fetchOnce, readPartition, stableOffsets } from './raw-txn.js';
+import { createTopic, produceOk } from '../helpers/topics.js';
+import { RawTxnProducer, fetchOnce, readPartition, stableOffsets } from '../helpers/raw-txn.js';
 
 const { Kafka, logLevel } = kafkajs;
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { API_CODECS, Reader, WireError, Writer, decodeRequest, decodeResponse } from '../../wire/index.js';
 import { encodeRequest, concatFrame } from '../../wire/index.js';
-import { Rng, apis, randomMessage } from './arbitrary.js';
+import { Rng, apis, randomMessage } from '../helpers/arbitrary.js';
 
 /** Valid seed frames: a request (without length prefix) and a response body per API and a few versions. */
 function seeds(): { request: Buffer[]; responses: { apiKey: number; version: number; frame: Buffer }[] } {

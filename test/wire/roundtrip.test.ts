@@ -19,7 +19,7 @@ import {
   decodeConsumerProtocolSubscription,
   encodeConsumerProtocolSubscription,
 } from '../../wire/index.js';
-import { Rng, apis, dataSchema, randomMessage, versionsOf } from './arbitrary.js';
+import { Rng, apis, dataSchema, randomMessage, versionsOf } from '../helpers/arbitrary.js';
 
 const SAMPLES = 6;
 

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { partitionKeys } from '../../src/coordination/keys.js';
-import { luaScripts } from '../../src/coordination/redis.js';
-import { PartitionStore, type BatchCommitInput, type PartitionRef } from '../../src/log/partition-store.js';
-import { ErrorCode } from '../../wire/index.js';
-import type { RedisServer } from '../helpers/redis.js';
-import { commandClient, freshPartition, withPartitionState, idem, plain, zsetWithScores } from './setup.js';
+import { partitionKeys } from '../../../src/coordination/keys.js';
+import { luaScripts } from '../../../src/coordination/redis.js';
+import { PartitionStore, type BatchCommitInput, type PartitionRef } from '../../../src/log/partition-store.js';
+import { ErrorCode } from '../../../wire/index.js';
+import type { RedisServer } from '../../helpers/redis.js';
+import { commandClient, freshPartition, withPartitionState, idem, plain, zsetWithScores } from '../../helpers/partition-store.js';
 
 let server: RedisServer;
 let redis: Redis;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { HIGH_WATERMARK_CHANNEL, partitionKeys } from '../../src/coordination/keys.js';
+import { HIGH_WATERMARK_CHANNEL, partitionKeys } from '../../../src/coordination/keys.js';
 import {
   decodeHighWatermarks,
   encodeHighWatermarks,
@@ -8,11 +8,11 @@ import {
   PartitionStore,
   type PartitionRef,
   type Run,
-} from '../../src/log/partition-store.js';
-import { createSubscriberClient, waitReady } from '../../src/coordination/redis.js';
-import { ErrorCode } from '../../wire/index.js';
-import type { RedisServer } from '../helpers/redis.js';
-import { freshPartition, withPartitionState, plain, zsetWithScores } from './setup.js';
+} from '../../../src/log/partition-store.js';
+import { createSubscriberClient, waitReady } from '../../../src/coordination/redis.js';
+import { ErrorCode } from '../../../wire/index.js';
+import type { RedisServer } from '../../helpers/redis.js';
+import { freshPartition, withPartitionState, plain, zsetWithScores } from '../../helpers/partition-store.js';
 
 let server: RedisServer;
 let redis: Redis;

@@ -4,9 +4,9 @@
  * the LSO.
  */
 import { describe, expect, it } from 'vitest';
-import type { BatchCommitInput, PartitionRef, PartitionStore } from '../../src/log/partition-store.js';
-import { ErrorCode } from '../../wire/index.js';
-import { freshPartition, withPartitionState, idem, plain } from './setup.js';
+import type { BatchCommitInput, PartitionRef, PartitionStore } from '../../../src/log/partition-store.js';
+import { ErrorCode } from '../../../wire/index.js';
+import { freshPartition, withPartitionState, idem, plain } from '../../helpers/partition-store.js';
 
 let state: PartitionStore;
 withPartitionState((env) => ({ state } = env));

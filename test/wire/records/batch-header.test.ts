@@ -12,8 +12,8 @@ import {
   RecordBatchView,
   splitBatches,
   TimestampType,
-} from '../../wire/records/index.js';
-import { fixture, flipped, wireErrorOf } from './helpers.js';
+} from '../../../wire/records/index.js';
+import { fixture, flipped, wireErrorOf } from '../../helpers/records.js';
 
 const sample = (): Buffer =>
   encodeBatchSync(

@@ -14,8 +14,8 @@ import {
   DEFAULT_MAX_DECOMPRESSED_BYTES,
   isXerialSnappy,
   type CompressionCodec,
-} from '../../wire/records/index.js';
-import { asyncWireErrorOf, wireErrorOf } from './helpers.js';
+} from '../../../wire/records/index.js';
+import { asyncWireErrorOf, wireErrorOf } from '../../helpers/records.js';
 
 const ALL_CODECS: CompressionCodec[] = [Compression.NONE, Compression.GZIP, Compression.SNAPPY, Compression.LZ4, Compression.ZSTD];
 const text = Buffer.from('the quick brown fox jumps over the lazy dog; '.repeat(5_000));

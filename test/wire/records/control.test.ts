@@ -13,8 +13,8 @@ import {
   encodeEndTxnMarkerValue,
   RecordBatchView,
   splitBatches,
-} from '../../wire/records/index.js';
-import { wireErrorOf } from './helpers.js';
+} from '../../../wire/records/index.js';
+import { wireErrorOf } from '../../helpers/records.js';
 
 describe('control records', () => {
   it('encodes keys and end-transaction marker values in the Kafka layout', () => {

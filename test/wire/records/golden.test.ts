@@ -8,8 +8,8 @@ import {
   splitBatches,
   TimestampType,
   type KafkaRecord,
-} from '../../wire/records/index.js';
-import { fixture, FIXTURES, type FixtureExpectation } from './helpers.js';
+} from '../../../wire/records/index.js';
+import { fixture, FIXTURES, type FixtureExpectation } from '../../helpers/records.js';
 
 /** Records as plain data, with bytes as UTF-8 text like the expectation files. */
 function plain(records: KafkaRecord[]): FixtureExpectation['records'] {

@@ -1,6 +1,6 @@
 import { crc32c } from '@node-rs/crc32';
 import { describe, expect, it } from 'vitest';
-import { EncodeError, WireError } from '../../wire/runtime/errors.js';
+import { EncodeError, WireError } from '../../../wire/runtime/errors.js';
 import {
   BATCH_HEADER_SIZE,
   BatchAttribute,
@@ -17,8 +17,8 @@ import {
   TimestampType,
   type CompressionCodec,
   type RecordInput,
-} from '../../wire/records/index.js';
-import { asyncWireErrorOf, fixture, flipped, wireErrorOf } from './helpers.js';
+} from '../../../wire/records/index.js';
+import { asyncWireErrorOf, fixture, flipped, wireErrorOf } from '../../helpers/records.js';
 
 const ALL_CODECS: CompressionCodec[] = [Compression.NONE, Compression.GZIP, Compression.SNAPPY, Compression.LZ4, Compression.ZSTD];
 const SYNC_CODECS: CompressionCodec[] = [Compression.NONE, Compression.GZIP, Compression.SNAPPY, Compression.LZ4];

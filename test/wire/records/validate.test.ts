@@ -16,8 +16,8 @@ import {
   type RecordInput,
   type RecordPolicy,
   type RecordsVerdict,
-} from '../../wire/records/index.js';
-import { FIXTURES, fixture, lyingBatch, rawRecord, recordBody, zigzag as zz } from './helpers.js';
+} from '../../../wire/records/index.js';
+import { FIXTURES, fixture, lyingBatch, rawRecord, recordBody, zigzag as zz } from '../../helpers/records.js';
 
 const ALL_CODECS: CompressionCodec[] = [Compression.NONE, Compression.GZIP, Compression.SNAPPY, Compression.LZ4, Compression.ZSTD];
 const NOW = 1_700_000_000_000;
