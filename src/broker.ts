@@ -12,6 +12,8 @@ import { TopicStore } from './cluster/topic-store.js';
 import type { BrokerConfig } from './config.js';
 import { createCommandClient, createSubscriberClient, waitReady } from './coordination/redis.js';
 import { GroupCoordinator } from './groups/coordinator.js';
+import { GroupStore } from './groups/group-store.js';
+import { LeaseClient } from './coordination/lease.js';
 import { HANDLERS } from './handlers/index.js';
 import type { Handler } from './handlers/handler.js';
 import type { Services } from './handlers/services.js';
@@ -24,7 +26,8 @@ import { KafkaListener } from './server/listener.js';
 import { RequestBudget } from './server/request-budget.js';
 import { openObjectStore, type ObjectStore } from './storage/index.js';
 import { TransactionCoordinator } from './txn/coordinator.js';
-import { ProducerIdAllocator } from './txn/producer-ids.js';
+import { ProducerIdAllocator } from './txn/producer-id-store.js';
+import { TxnStore } from './txn/txn-store.js';
 import type { Redis } from 'ioredis';
 
 export class Broker {
@@ -95,25 +98,27 @@ export class Broker {
       },
       log,
     );
+    const leases = new LeaseClient(this.redis, config.coordinatorLeaseMs);
     this.groups = new GroupCoordinator(
-      this.redis,
+      new GroupStore(this.redis),
+      leases,
       this.registry,
       {
         initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs,
         maxSize: config.groupMaxSize,
         maxMemberMetadataBytes: config.groupMaxMemberMetadataBytes,
         maxMetadataBytes: config.groupMaxMetadataBytes,
-        leaseMs: config.coordinatorLeaseMs,
       },
       log,
     );
     this.txns = new TransactionCoordinator({
-      redis: this.redis,
+      store: new TxnStore(this.redis),
+      leases,
       registry: this.registry,
       topics: this.topics,
       log: this.partitionLog,
       producerIds: this.producerIds,
-      leaseMs: config.coordinatorLeaseMs,
+      offsets: this.groups,
       maxTimeoutMs: config.transactionMaxTimeoutMs,
       logger: log,
     });

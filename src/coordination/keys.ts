@@ -6,8 +6,8 @@
  *
  * Per partition, every key carries the hash tag `{p:<topicId>:<partition>}`: Redis Cluster
  * places them in one slot, which is what lets one Lua script change them atomically.
- * Per consumer group, every key carries `{g:<groupId>}` for the same
- * reason.
+ * Per consumer group, every key carries `{g:<groupId>}`, and per transactional id
+ * `{x:<transactionalId>}`, for the same reason.
  */
 
 /** One partition of one topic, by topic id (22-character base64url Kafka UUID). */
@@ -98,6 +98,46 @@ export function groupKeys(groupId: string): GroupKeys {
     pending: `${tag}:pending`,
     staged: (producerId: number, producerEpoch: number) => `${tag}:staged:${producerId}:${producerEpoch}`,
   };
+}
+
+/** Set of every transactional id that has persisted state (ListTransactions reads it). */
+export const TXNS_SET = '{strata}:txns';
+
+/**
+ * Sorted set: transactional id → when the coordinator must act on it (ms): an ongoing
+ * transaction's timeout, or "now" for one decided but not yet finished.
+ */
+export const TXN_DEADLINES = '{strata}:txn-deadlines';
+
+/** The keys of one transactional id, all under its hash tag `{x:<transactionalId>}`. */
+export interface TxnKeys {
+  /** String: the owner's lease (see {@link leaseValue}). */
+  lease: string;
+  /** Counter the lease tokens come from. */
+  fence: string;
+  /** String: the transaction record, JSON (see `TxnRecord` in src/txn/transaction.ts). */
+  state: string;
+}
+
+/** The transactional id's keys (see {@link TxnKeys}). */
+export function txnKeys(transactionalId: string): TxnKeys {
+  const tag = `{x:${transactionalId}}`;
+  return { lease: `${tag}:lease`, fence: `${tag}:fence`, state: `${tag}:state` };
+}
+
+/**
+ * The value of a coordinator lease (`{g:…}:lease`, `{x:…}:lease`): `<nodeId>:<token>`, the
+ * token taken from the lease's fence counter so that it only grows. lease-acquire.lua builds
+ * and reads the same format.
+ */
+export function leaseValue(nodeId: number, token: number): string {
+  return `${nodeId}:${token}`;
+}
+
+/** The holder and token of a lease value; null when `value` is not one. */
+export function parseLeaseValue(value: string): { nodeId: number; token: number } | null {
+  const match = /^(\d+):(\d+)$/.exec(value);
+  return match === null ? null : { nodeId: Number(match[1]), token: Number(match[2]) };
 }
 
 /**

@@ -1,33 +1,27 @@
 /**
- * The group coordinator of one broker (ARCHITECTURE §10). A group is owned by the broker
- * holding its Redis lease; the owner keeps the membership state machine in memory and
- * persists what each transition changed (under the lease), so a new owner continues the same
- * generation. Committed offsets live only in Redis, written under the lease.
- *
- * Redis keys of group G (one hash tag, built by `groupKeys`): `{g:G}:lease`, `{g:G}:fence`,
- * `{g:G}:state` (the group record) and `{g:G}:members` (one field per member and per
- * assignment; see group-store.ts), `{g:G}:offsets` (hash `topic:partition` →
- * `offset|leaderEpoch|commitTimestamp|metadata`). `{strata}:groups` lists group ids.
+ * The group coordinator of one broker (docs/architecture.md §6). A group is owned by the
+ * broker holding its Redis lease (coordination/lease-owner.ts); the owner keeps the membership
+ * state machine (group.ts) in memory and persists what each transition changed, under the
+ * lease, so a new owner continues the same generation. Committed offsets live only in Redis,
+ * written under the lease. Every Redis access goes through the groups store (group-store.ts).
  */
-import type { Redis } from 'ioredis';
 import { ErrorCode, Reader, WireError, decodeConsumerProtocolSubscription, type ConsumerProtocolSubscription } from '../../wire/index.js';
 import type { BrokerInfo, BrokerRegistry } from '../cluster/broker-store.js';
 import { rendezvousOrder } from '../cluster/routing.js';
-import { GROUPS_SET, groupKeys } from '../coordination/keys.js';
-import { LeaseClient } from '../coordination/lease.js';
-import { ScriptRunner, redisCall } from '../coordination/redis.js';
+import { groupKeys, txnKeys } from '../coordination/keys.js';
+import type { LeaseClient } from '../coordination/lease.js';
+import { LeaseOwner, type Loaded } from '../coordination/lease-owner.js';
 import { LostLeaseError, toKafkaErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { Group, type GroupOptions, type GroupStateName } from './group.js';
-import { groupWriteArgs, loadGroup, planGroupWrite, readGroupRecord, type StoredGroup } from './group-store.js';
+import { planGroupWrite, readGroupRecord, type CommittedOffset, type GroupStore, type PartitionOffset, type StoredGroup } from './group-store.js';
 
-// The transaction coordinator reaches group keys through this module.
-export { GROUPS_SET, groupKeys };
+export type { CommittedOffset } from './group-store.js';
 
 /** A group this broker owns. */
 interface Owned {
   group: Group;
-  leaseValue: string;
+  readonly leaseValue: string;
   /** The chain of state writes, in transition order; awaited before answering clients. */
   saving: Promise<void>;
   saveError: unknown;
@@ -35,13 +29,6 @@ interface Owned {
   writeQueued: boolean;
   /** What Redis holds for the group after the last successful write; null when unknown. */
   stored: StoredGroup | null;
-}
-
-/** One committed offset as stored. */
-export interface CommittedOffset {
-  offset: number;
-  leaderEpoch: number;
-  metadata: string;
 }
 
 export interface GroupCoordinatorOptions {
@@ -52,7 +39,6 @@ export interface GroupCoordinatorOptions {
   maxMemberMetadataBytes: number;
   /** Largest total of a group's member metadata and assignments. */
   maxMetadataBytes: number;
-  leaseMs: number;
   /** How often members' sessions are checked. */
   expiryCheckMs?: number;
 }
@@ -64,97 +50,67 @@ export interface GroupListing {
   state: GroupStateName;
 }
 
-function encodeOffset(o: CommittedOffset, now: number): string {
-  return `${o.offset}|${o.leaderEpoch}|${now}|${o.metadata}`;
-}
-
-function decodeOffset(s: string): CommittedOffset {
-  const a = s.indexOf('|');
-  const b = s.indexOf('|', a + 1);
-  const c = s.indexOf('|', b + 1);
-  return { offset: Number(s.slice(0, a)), leaderEpoch: Number(s.slice(a + 1, b)), metadata: s.slice(c + 1) };
-}
-
 export class GroupCoordinator {
-  readonly #redis: Redis;
+  readonly #store: GroupStore;
+  readonly #leaseClient: LeaseClient;
   readonly #registry: BrokerRegistry;
   readonly #log: Logger;
   readonly #opts: Required<GroupCoordinatorOptions>;
-  readonly #scripts: ScriptRunner;
-  #lease: LeaseClient | null = null;
-  readonly #owned = new Map<string, Owned>();
-  readonly #loading = new Map<string, Promise<Owned | number>>();
+  readonly #owner: LeaseOwner<Owned>;
   #timers: NodeJS.Timeout[] = [];
 
-  constructor(redis: Redis, registry: BrokerRegistry, opts: GroupCoordinatorOptions, log: Logger) {
-    this.#redis = redis;
+  constructor(store: GroupStore, leases: LeaseClient, registry: BrokerRegistry, opts: GroupCoordinatorOptions, log: Logger) {
+    this.#store = store;
+    this.#leaseClient = leases;
     this.#registry = registry;
     this.#opts = { expiryCheckMs: 250, ...opts };
-    this.#scripts = new ScriptRunner(redis);
     this.#log = log;
+    this.#owner = new LeaseOwner<Owned>({
+      leases,
+      noun: 'group',
+      idField: 'groupId',
+      keys: groupKeys,
+      isLive: (nodeId) => registry.live().some((b) => b.nodeId === nodeId),
+      load: (groupId, leaseValue) => this.#load(groupId, leaseValue),
+      onLost: (_, o) => o.group.unload(ErrorCode.NOT_COORDINATOR),
+      onStop: async (_, o) => {
+        o.group.unload(ErrorCode.NOT_COORDINATOR);
+        await o.saving;
+      },
+      logger: log,
+    });
   }
 
   /** Starts lease renewal and session expiry checks (after the broker has its node id). */
   start(): void {
-    this.#lease = new LeaseClient(this.#redis, this.#registry.nodeId, this.#opts.leaseMs);
-    const renew = setInterval(() => void this.#renewLeases(), Math.max(100, Math.floor(this.#opts.leaseMs / 3)));
+    this.#owner.start(this.#registry.nodeId);
     const expire = setInterval(() => {
-      for (const o of this.#owned.values()) o.group.expireMembers();
+      for (const [, o] of this.#owner.entries()) o.group.expireMembers();
     }, this.#opts.expiryCheckMs);
-    renew.unref();
     expire.unref();
-    this.#timers = [renew, expire];
+    this.#timers = [expire];
   }
 
   /** Persists and releases every owned group (graceful shutdown: others take over at once). */
   async stop(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
-    for (const [groupId, o] of [...this.#owned]) {
-      o.group.unload(ErrorCode.NOT_COORDINATOR);
-      this.#owned.delete(groupId);
-      try {
-        await o.saving;
-        await this.#lease!.release(groupKeys(groupId).lease, o.leaseValue);
-      } catch (err) {
-        this.#log.warn({ err: (err as Error).message, groupId }, 'could not release a group lease; it expires by itself');
-      }
-    }
+    await this.#owner.stop();
   }
 
   /** Group ids this broker owns now. */
   ownedGroups(): string[] {
-    return [...this.#owned.keys()];
-  }
-
-  async #renewLeases(): Promise<void> {
-    for (const [groupId, o] of [...this.#owned]) {
-      try {
-        if (!(await this.#lease!.renew(groupKeys(groupId).lease, o.leaseValue))) this.#lose(groupId, o, 'lease taken over');
-      } catch (err) {
-        // Redis unreachable: keep the group while the lease may still be valid; if it
-        // expires meanwhile, the next write fails its fence check and the group is dropped.
-        this.#log.warn({ err: (err as Error).message, groupId }, 'could not renew a group lease');
-      }
-    }
-  }
-
-  #lose(groupId: string, o: Owned, why: string): void {
-    if (this.#owned.get(groupId) !== o) return;
-    this.#log.warn({ groupId, why }, 'lost group ownership');
-    this.#owned.delete(groupId);
-    o.group.unload(ErrorCode.NOT_COORDINATOR);
+    return this.#owner.ids();
   }
 
   /**
-   * The broker a client should talk to about `key` (a group id, or with `prefix` 'x' a
+   * The broker a client should talk to about `key` (a group id, or with kind 'x' a
    * transactional id): the current lease holder when it is alive, else the rendezvous choice.
    */
   async coordinatorFor(key: string, kind: 'g' | 'x'): Promise<BrokerInfo> {
     const live = this.#registry.live();
-    const holder = await this.#redis.get(`{${kind}:${key}}:lease`);
-    if (holder) {
-      const nodeId = Number(holder.slice(0, holder.indexOf(':')));
-      const b = live.find((x) => x.nodeId === nodeId);
+    const holder = await this.#leaseClient.holder(kind === 'g' ? groupKeys(key).lease : txnKeys(key).lease);
+    if (holder !== null) {
+      const b = live.find((x) => x.nodeId === holder);
       if (b) return b;
     }
     const order = rendezvousOrder(`${kind}:${key}`, 0, live.map((b) => b.nodeId));
@@ -162,62 +118,40 @@ export class GroupCoordinator {
   }
 
   /**
-   * The owned group, taking the lease and loading persisted state if needed. Returns a Kafka
-   * error code when this broker cannot own it now: NOT_COORDINATOR when a live broker holds
-   * the lease, COORDINATOR_LOAD_IN_PROGRESS while a dead owner's lease runs out. With
-   * `create` false, a group with no persisted state answers GROUP_ID_NOT_FOUND.
+   * The owned group, taking the lease and loading persisted state if needed; otherwise a
+   * Kafka error code (see {@link LeaseOwner.own}). With `create` false, a group with no
+   * persisted state answers GROUP_ID_NOT_FOUND.
    */
   async #own(groupId: string, create: boolean): Promise<Owned | number> {
-    const have = this.#owned.get(groupId);
-    if (have) return have;
-    let loading = this.#loading.get(groupId);
-    if (!loading) {
-      loading = this.#load(groupId, create).finally(() => this.#loading.delete(groupId));
-      this.#loading.set(groupId, loading);
-    }
-    const r = await loading;
+    const check = create ? undefined : async () => ((await this.#store.exists(groupId)) ? ErrorCode.NONE : ErrorCode.GROUP_ID_NOT_FOUND);
+    const r = await this.#owner.own(groupId, check);
+    // A caller that may create the group shared the load of one that may not.
     if (typeof r === 'number' && r === ErrorCode.GROUP_ID_NOT_FOUND && create) return this.#own(groupId, true);
     return r;
   }
 
-  async #load(groupId: string, create: boolean): Promise<Owned | number> {
-    const keys = groupKeys(groupId);
-    try {
-      if (!create && !(await this.#redis.exists(keys.state))) return ErrorCode.GROUP_ID_NOT_FOUND;
-      const acquired = await this.#lease!.acquire(keys);
-      if (!acquired.held) {
-        const live = this.#registry.live().some((b) => b.nodeId === acquired.holder);
-        return live ? ErrorCode.NOT_COORDINATOR : ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
-      }
-      const [[recordErr, raw], [fieldsErr, fields]] = (await this.#redis.pipeline().get(keys.state).hgetallBuffer(keys.members).exec()) as [
-        [Error | null, string | null],
-        [Error | null, Record<string, Buffer>],
-      ];
-      if (recordErr ?? fieldsErr) throw recordErr ?? fieldsErr;
-      const opts: GroupOptions = {
-        initialRebalanceDelayMs: this.#opts.initialRebalanceDelayMs,
-        maxSize: this.#opts.maxSize,
-        maxMemberMetadataBytes: this.#opts.maxMemberMetadataBytes,
-        maxMetadataBytes: this.#opts.maxMetadataBytes,
-      };
-      const loaded = raw ? loadGroup(raw, fields) : null;
-      const group = loaded ? Group.restore(groupId, loaded.snapshot, opts) : new Group(groupId, opts);
-      const owned: Owned = { group, leaseValue: acquired.value, saving: Promise.resolve(), saveError: null, writeQueued: false, stored: loaded?.stored ?? null };
-      group.onTransition = () => this.#persist(groupId, owned);
-      this.#owned.set(groupId, owned);
-      if (!raw) {
-        await this.#redis.sadd(GROUPS_SET, groupId);
+  async #load(groupId: string, leaseValue: string): Promise<Loaded<Owned>> {
+    const loaded = await this.#store.read(groupId);
+    const opts: GroupOptions = {
+      initialRebalanceDelayMs: this.#opts.initialRebalanceDelayMs,
+      maxSize: this.#opts.maxSize,
+      maxMemberMetadataBytes: this.#opts.maxMemberMetadataBytes,
+      maxMetadataBytes: this.#opts.maxMetadataBytes,
+    };
+    const group = loaded ? Group.restore(groupId, loaded.snapshot, opts) : new Group(groupId, opts);
+    const owned: Owned = { group, leaseValue, saving: Promise.resolve(), saveError: null, writeQueued: false, stored: loaded?.stored ?? null };
+    group.onTransition = () => this.#persist(groupId, owned);
+    const afterOwned = async (): Promise<void> => {
+      if (!loaded) {
+        await this.#store.register(groupId);
         this.#persist(groupId, owned);
-      } else if (group.state === 'PreparingRebalance') {
-        this.#persist(groupId, owned);
+        return;
       }
-      if (raw) this.#log.info({ groupId, generation: group.generationId, state: group.state }, 'took over group');
-      return owned;
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message, groupId }, 'could not load group');
-      // Clients retry COORDINATOR_NOT_AVAILABLE after rediscovering the coordinator.
-      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    }
+      // A group saved mid-rebalance restarts it: the waiting requests died with the old owner.
+      if (group.state === 'PreparingRebalance') this.#persist(groupId, owned);
+      this.#log.info({ groupId, generation: group.generationId, state: group.state }, 'took over group');
+    };
+    return { entry: owned, afterOwned };
   }
 
   /**
@@ -235,17 +169,15 @@ export class GroupCoordinator {
     o.writeQueued = false;
     const plan = planGroupWrite(o.stored, o.group.snapshot());
     if (plan === null) return;
-    const keys = groupKeys(groupId);
     try {
-      const ok = await this.#scripts.run({ script: 'group-write', keys: [keys.lease, keys.state, keys.members], args: [o.leaseValue, ...groupWriteArgs(plan)] });
-      if (ok !== 1) throw new LostLeaseError(`lease ${keys.lease} is no longer held by this broker`);
+      await this.#store.write(groupId, o.leaseValue, plan);
       o.stored = plan.stored;
     } catch (err) {
       // Whether Redis applied the write is unknown (a reply can be lost after the script
       // ran): the next write replaces the whole group instead of building on a guess.
       o.stored = null;
       o.saveError = err;
-      if (err instanceof LostLeaseError) this.#lose(groupId, o, 'state write fenced');
+      if (err instanceof LostLeaseError) this.#owner.lose(groupId, o, 'state write fenced');
       else this.#log.warn({ err: (err as Error).message, groupId }, 'could not persist group state');
     }
   }
@@ -279,7 +211,7 @@ export class GroupCoordinator {
     memberId: string,
     groupInstanceId: string | null,
     generationId: number,
-    offsets: { topic: string; partition: number; offset: CommittedOffset }[],
+    offsets: PartitionOffset[],
     groupNotFoundCode: number = ErrorCode.ILLEGAL_GENERATION,
   ): Promise<number> {
     // Only a commit from outside any generation may create the group (Kafka's simple commit).
@@ -288,15 +220,11 @@ export class GroupCoordinator {
     if (typeof o === 'number') return o;
     const code = o.group.validateCommit(memberId, groupInstanceId, generationId);
     if (code !== ErrorCode.NONE) return code;
-    const now = Date.now();
-    const fields: [string, string][] = offsets.map((x) => [`${x.topic}:${x.partition}`, encodeOffset(x.offset, now)]);
     try {
-      for (let i = 0; i < fields.length; i += 1000) {
-        await this.#lease!.fencedHashUpdate(groupKeys(groupId).lease, o.leaseValue, groupKeys(groupId).offsets, fields.slice(i, i + 1000));
-      }
+      await this.#store.commitOffsets(groupId, o.leaseValue, offsets, Date.now());
     } catch (err) {
       if (err instanceof LostLeaseError) {
-        this.#lose(groupId, o, 'offset commit fenced');
+        this.#owner.lose(groupId, o, 'offset commit fenced');
         return ErrorCode.NOT_COORDINATOR;
       }
       return toKafkaErrorCode(err);
@@ -306,8 +234,8 @@ export class GroupCoordinator {
 
   /**
    * Stages offsets of a transaction (TxnOffsetCommit): they become committed when the
-   * transaction commits and vanish when it aborts (txn-offsets-end.lua, run by the
-   * transaction coordinator). Validated like a commit when a generation is given (KIP-447).
+   * transaction commits and vanish when it aborts ({@link endTransactionalOffsets}, called by
+   * the transaction coordinator). Validated like a commit when a generation is given (KIP-447).
    */
   async stageTransactionalOffsets(
     groupId: string,
@@ -316,7 +244,7 @@ export class GroupCoordinator {
     memberId: string,
     groupInstanceId: string | null,
     generationId: number,
-    offsets: { topic: string; partition: number; offset: CommittedOffset }[],
+    offsets: PartitionOffset[],
   ): Promise<number> {
     const o = await this.#own(groupId, true);
     if (typeof o === 'number') return o;
@@ -324,15 +252,11 @@ export class GroupCoordinator {
       const code = o.group.validateCommit(memberId, groupInstanceId, generationId);
       if (code !== ErrorCode.NONE) return code;
     }
-    const keys = groupKeys(groupId);
-    const now = Date.now();
-    const staged: [string, string][] = offsets.map((x) => [`${x.topic}:${x.partition}`, encodeOffset(x.offset, now)]);
     try {
-      await this.#lease!.fencedHashUpdate(keys.lease, o.leaseValue, keys.staged(producerId, producerEpoch), staged);
-      await this.#lease!.fencedHashUpdate(keys.lease, o.leaseValue, keys.pending, staged.map(([f]) => [f, String(producerId)]));
+      await this.#store.stageOffsets(groupId, o.leaseValue, producerId, producerEpoch, offsets, Date.now());
     } catch (err) {
       if (err instanceof LostLeaseError) {
-        this.#lose(groupId, o, 'staged offset commit fenced');
+        this.#owner.lose(groupId, o, 'staged offset commit fenced');
         return ErrorCode.NOT_COORDINATOR;
       }
       return toKafkaErrorCode(err);
@@ -340,28 +264,24 @@ export class GroupCoordinator {
     return ErrorCode.NONE;
   }
 
+  /**
+   * Settles the offsets a transaction staged in `groupId`: materialised on commit, dropped on
+   * abort. The transaction coordinator calls this while it holds the transaction's lease,
+   * not the group's (docs/architecture.md §7, departure): the move is atomic on the group's
+   * hash tag and only touches what `producerId` staged at `producerEpoch`.
+   */
+  endTransactionalOffsets(groupId: string, producerId: number, producerEpoch: number, commit: boolean): Promise<void> {
+    return this.#store.endTransactionalOffsets(groupId, producerId, producerEpoch, commit);
+  }
+
   /** Partitions of `groupId` with offsets staged by an open transaction (for requireStable). */
-  async pendingPartitions(groupId: string): Promise<Set<string>> {
-    return new Set(await redisCall('read pending offsets', () => this.#redis.hkeys(groupKeys(groupId).pending)));
+  pendingPartitions(groupId: string): Promise<Set<string>> {
+    return this.#store.pendingPartitions(groupId);
   }
 
   /** Committed offsets of `groupId` (all of them when `partitions` is null). Any broker may read. */
-  async fetchOffsets(groupId: string, partitions: { topic: string; partition: number }[] | null): Promise<Map<string, CommittedOffset>> {
-    const key = groupKeys(groupId).offsets;
-    const out = new Map<string, CommittedOffset>();
-    if (partitions === null) {
-      const all = await redisCall('fetch offsets', () => this.#redis.hgetall(key));
-      for (const [f, v] of Object.entries(all)) out.set(f, decodeOffset(v));
-      return out;
-    }
-    if (partitions.length === 0) return out;
-    const fields = partitions.map((p) => `${p.topic}:${p.partition}`);
-    const values = await redisCall('fetch offsets', () => this.#redis.hmget(key, ...fields));
-    fields.forEach((f, i) => {
-      const v = values[i];
-      if (v !== null && v !== undefined) out.set(f, decodeOffset(v));
-    });
-    return out;
+  fetchOffsets(groupId: string, partitions: { topic: string; partition: number }[] | null): Promise<Map<string, CommittedOffset>> {
+    return this.#store.fetchOffsets(groupId, partitions);
   }
 
   /** Deletes committed offsets; refuses partitions of topics the group's members subscribe to. */
@@ -372,7 +292,7 @@ export class GroupCoordinator {
     const perPartition = partitions.map((p) => (subscribed === 'all' || subscribed.has(p.topic) ? ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC : ErrorCode.NONE));
     const del = partitions.filter((_, i) => perPartition[i] === ErrorCode.NONE).map((p) => `${p.topic}:${p.partition}`);
     try {
-      if (del.length) await this.#lease!.fencedHashUpdate(groupKeys(groupId).lease, o.leaseValue, groupKeys(groupId).offsets, [], del);
+      if (del.length) await this.#store.deleteOffsets(groupId, o.leaseValue, del);
     } catch (err) {
       return { errorCode: err instanceof LostLeaseError ? ErrorCode.NOT_COORDINATOR : toKafkaErrorCode(err), perPartition: [] };
     }
@@ -396,27 +316,24 @@ export class GroupCoordinator {
    * unowned ones whose rendezvous choice it is.
    */
   async list(): Promise<GroupListing[]> {
-    const ids = await redisCall('list groups', () => this.#redis.smembers(GROUPS_SET));
+    const ids = await this.#store.listIds();
     const out: GroupListing[] = [];
-    const unowned = ids.filter((id) => !this.#owned.has(id));
-    for (const [id, o] of this.#owned) out.push({ groupId: id, protocolType: o.group.protocolType ?? '', state: o.group.state });
+    const unowned = ids.filter((id) => this.#owner.get(id) === undefined);
+    for (const [id, o] of this.#owner.entries()) out.push({ groupId: id, protocolType: o.group.protocolType ?? '', state: o.group.state });
     if (unowned.length === 0) return out;
-    const pipeline = this.#redis.pipeline();
-    for (const id of unowned) pipeline.get(groupKeys(id).lease).get(groupKeys(id).state);
-    const replies = (await redisCall('list groups', () => pipeline.exec())) ?? [];
+    const listings = await this.#store.readListings(unowned);
     unowned.forEach((id, i) => {
-      const lease = replies[2 * i]?.[1] as string | null;
-      const state = replies[2 * i + 1]?.[1] as string | null;
-      if (!state) return;
+      const { holder, record } = listings[i]!;
+      if (!record) return;
       let mine: boolean;
-      if (lease) mine = Number(lease.slice(0, lease.indexOf(':'))) === this.#registry.nodeId;
+      if (holder !== null) mine = holder === this.#registry.nodeId;
       else {
         const order = rendezvousOrder(`g:${id}`, 0, this.#registry.live().map((b) => b.nodeId));
         mine = order[0] === this.#registry.nodeId;
       }
       if (!mine) return;
-      const record = readGroupRecord(state);
-      out.push({ groupId: id, protocolType: record.protocolType ?? '', state: record.state });
+      const r = readGroupRecord(record);
+      out.push({ groupId: id, protocolType: r.protocolType ?? '', state: r.state });
     });
     return out;
   }
@@ -426,16 +343,11 @@ export class GroupCoordinator {
     const o = await this.#own(groupId, false);
     if (typeof o === 'number') return o;
     if (o.group.state !== 'Empty' && o.group.state !== 'Dead') return ErrorCode.NON_EMPTY_GROUP;
-    const keys = groupKeys(groupId);
     try {
       await o.saving;
-      await this.#lease!.fencedSet(keys.lease, o.leaseValue, keys.state, undefined);
-      await this.#lease!.fencedSet(keys.lease, o.leaseValue, keys.members, undefined);
-      await this.#lease!.fencedSet(keys.lease, o.leaseValue, keys.offsets, undefined);
-      await this.#redis.srem(GROUPS_SET, groupId);
+      await this.#store.delete(groupId, o.leaseValue);
       o.group.markDead();
-      this.#owned.delete(groupId);
-      await this.#lease!.release(keys.lease, o.leaseValue);
+      await this.#owner.release(groupId, o);
     } catch (err) {
       return err instanceof LostLeaseError ? ErrorCode.NOT_COORDINATOR : toKafkaErrorCode(err);
     }

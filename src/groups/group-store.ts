@@ -1,11 +1,15 @@
 /**
- * How a consumer group's state lies in Redis (format 2), and the incremental writes that keep
- * it there. Pure: the coordinator runs the writes (group-write.lua, under the group's lease).
+ * The groups store (docs/architecture.md §5, §6): how consumer groups lie in Redis, and the
+ * one place the groups domain reads and writes them. The keys (built by `groupKeys` in
+ * coordination/keys.ts) share the group's hash tag:
  *
  *   `{g:G}:state`    the group record, JSON: `{format: 2, state, generationId, protocolType,
  *                    protocolName, leaderId, members: []}`
  *   `{g:G}:members`  hash: `m:<memberId>` → member record, `a:<memberId>` → the member's
  *                    assignment bytes (no field while the assignment is empty)
+ *   `{g:G}:offsets`  hash: `topic:partition` → `offset|leaderEpoch|commitTimestamp|metadata`
+ *   `{g:G}:staged:<producerId>:<epoch>`, `{g:G}:pending`  offsets staged by transactions
+ *   `{strata}:groups`  the set of every group id
  *
  * A member record is one line of JSON (join order, instance id, client id and host, timeouts,
  * protocol type, each protocol's name and metadata length), a newline, then the protocols'
@@ -13,12 +17,18 @@
  * each member that joined or changed its protocols or settings, the assignment of each member
  * whose assignment changed, and deletes the fields of members that left. So a heartbeat
  * writes nothing, a SyncGroup writes assignments, and a member's metadata is written when a
- * join changed it, not on every rebalance.
+ * join changed it, not on every rebalance. Planning a write ({@link planGroupWrite}) is pure;
+ * {@link GroupStore} runs it (group-write.lua, under the group's lease).
  *
  * Format 1 kept the whole group as one JSON document in `{g:G}:state` (metadata and
  * assignments in base64). It is still read, so a broker upgraded in place continues its
  * groups; the first write after that replaces it with format 2.
  */
+import type { Redis } from 'ioredis';
+import { GROUPS_SET, groupKeys, parseLeaseValue } from '../coordination/keys.js';
+import { fencedHashUpdate, fencedSet } from '../coordination/lease.js';
+import { ScriptRunner, redisCall } from '../coordination/redis.js';
+import { LostLeaseError } from '../errors.js';
 import type { GroupSnapshot, GroupStateName, MemberSnapshot, Protocol } from './group.js';
 import { sameProtocols } from './group.js';
 
@@ -221,4 +231,158 @@ function decodeMember(memberId: string, value: Buffer): { seq: number; header: s
     assignment: EMPTY,
   };
   return { seq: h.seq, header, member };
+}
+
+/** One committed offset as stored. */
+export interface CommittedOffset {
+  offset: number;
+  leaderEpoch: number;
+  metadata: string;
+}
+
+/** An offset to commit or stage for one partition. */
+export interface PartitionOffset {
+  topic: string;
+  partition: number;
+  offset: CommittedOffset;
+}
+
+function encodeOffset(o: CommittedOffset, now: number): string {
+  return `${o.offset}|${o.leaderEpoch}|${now}|${o.metadata}`;
+}
+
+function decodeOffset(s: string): CommittedOffset {
+  const a = s.indexOf('|');
+  const b = s.indexOf('|', a + 1);
+  const c = s.indexOf('|', b + 1);
+  return { offset: Number(s.slice(0, a)), leaderEpoch: Number(s.slice(a + 1, b)), metadata: s.slice(c + 1) };
+}
+
+/** Offset fields written per fenced script call (bounds one script's run time). */
+const OFFSETS_PER_WRITE = 1000;
+
+/**
+ * Reads and writes consumer groups in Redis. Writes of an owned group take the owner's lease
+ * value and fail with LostLeaseError when the lease has moved on; reads are open to any
+ * broker.
+ */
+export class GroupStore {
+  readonly #redis: Redis;
+  readonly #scripts: ScriptRunner;
+
+  constructor(redis: Redis) {
+    this.#redis = redis;
+    this.#scripts = new ScriptRunner(redis);
+  }
+
+  /** Whether the group has a stored record (errors unmapped: the caller is loading). */
+  async exists(groupId: string): Promise<boolean> {
+    return (await this.#redis.exists(groupKeys(groupId).state)) > 0;
+  }
+
+  /** The stored group (see {@link loadGroup}), or null when it has no record. */
+  async read(groupId: string): Promise<{ snapshot: GroupSnapshot; stored: StoredGroup | null } | null> {
+    const keys = groupKeys(groupId);
+    const [[recordErr, raw], [fieldsErr, fields]] = (await this.#redis.pipeline().get(keys.state).hgetallBuffer(keys.members).exec()) as [
+      [Error | null, string | null],
+      [Error | null, Record<string, Buffer>],
+    ];
+    if (recordErr ?? fieldsErr) throw recordErr ?? fieldsErr;
+    return raw ? loadGroup(raw, fields) : null;
+  }
+
+  /** Adds the group to the set of all groups. */
+  async register(groupId: string): Promise<void> {
+    await this.#redis.sadd(GROUPS_SET, groupId);
+  }
+
+  /** Every group id with stored state. */
+  listIds(): Promise<string[]> {
+    return redisCall('list groups', () => this.#redis.smembers(GROUPS_SET));
+  }
+
+  /** For each group, the node holding its lease (null: none) and its stored record (null: none). */
+  async readListings(groupIds: readonly string[]): Promise<{ holder: number | null; record: string | null }[]> {
+    const pipeline = this.#redis.pipeline();
+    for (const id of groupIds) pipeline.get(groupKeys(id).lease).get(groupKeys(id).state);
+    const replies = (await redisCall('list groups', () => pipeline.exec())) ?? [];
+    return groupIds.map((_, i) => {
+      const lease = replies[2 * i]?.[1] as string | null;
+      return { holder: lease ? (parseLeaseValue(lease)?.nodeId ?? null) : null, record: (replies[2 * i + 1]?.[1] as string | null) ?? null };
+    });
+  }
+
+  /** Runs a planned write under the lease (group-write.lua); LostLeaseError if not held. */
+  async write(groupId: string, leaseValue: string, plan: GroupWrite): Promise<void> {
+    const keys = groupKeys(groupId);
+    const ok = await this.#scripts.run({ script: 'group-write', keys: [keys.lease, keys.state, keys.members], args: [leaseValue, ...groupWriteArgs(plan)] });
+    if (ok !== 1) throw new LostLeaseError(`lease ${keys.lease} is no longer held by this broker`);
+  }
+
+  /** Commits offsets under the lease, stamped `nowMs`. */
+  async commitOffsets(groupId: string, leaseValue: string, offsets: readonly PartitionOffset[], nowMs: number): Promise<void> {
+    const keys = groupKeys(groupId);
+    const fields: [string, string][] = offsets.map((x) => [`${x.topic}:${x.partition}`, encodeOffset(x.offset, nowMs)]);
+    for (let i = 0; i < fields.length; i += OFFSETS_PER_WRITE) {
+      await fencedHashUpdate(this.#scripts, keys.lease, leaseValue, keys.offsets, fields.slice(i, i + OFFSETS_PER_WRITE));
+    }
+  }
+
+  /** Stages a transaction's offsets under the lease and marks their partitions pending. */
+  async stageOffsets(groupId: string, leaseValue: string, producerId: number, producerEpoch: number, offsets: readonly PartitionOffset[], nowMs: number): Promise<void> {
+    const keys = groupKeys(groupId);
+    const staged: [string, string][] = offsets.map((x) => [`${x.topic}:${x.partition}`, encodeOffset(x.offset, nowMs)]);
+    await fencedHashUpdate(this.#scripts, keys.lease, leaseValue, keys.staged(producerId, producerEpoch), staged);
+    await fencedHashUpdate(this.#scripts, keys.lease, leaseValue, keys.pending, staged.map(([f]) => [f, String(producerId)]));
+  }
+
+  /**
+   * Materialises (commit) or drops (abort) the offsets `producerId` staged at
+   * `producerEpoch`, and clears their pending marks (txn-offsets-end.lua, atomic on the
+   * group's hash tag). Not fenced by the group's lease: the transaction's coordinator calls
+   * it, and a staged value only ever comes from that producer's TxnOffsetCommit.
+   */
+  async endTransactionalOffsets(groupId: string, producerId: number, producerEpoch: number, commit: boolean): Promise<void> {
+    const keys = groupKeys(groupId);
+    await this.#scripts.run({ script: 'txn-offsets-end', keys: [keys.offsets, keys.staged(producerId, producerEpoch), keys.pending], args: [producerId, commit ? 1 : 0] });
+  }
+
+  /** Partitions with offsets staged by an open transaction (for requireStable). */
+  async pendingPartitions(groupId: string): Promise<Set<string>> {
+    return new Set(await redisCall('read pending offsets', () => this.#redis.hkeys(groupKeys(groupId).pending)));
+  }
+
+  /** Committed offsets (all of them when `partitions` is null), by `topic:partition`. */
+  async fetchOffsets(groupId: string, partitions: readonly { topic: string; partition: number }[] | null): Promise<Map<string, CommittedOffset>> {
+    const key = groupKeys(groupId).offsets;
+    const out = new Map<string, CommittedOffset>();
+    if (partitions === null) {
+      const all = await redisCall('fetch offsets', () => this.#redis.hgetall(key));
+      for (const [f, v] of Object.entries(all)) out.set(f, decodeOffset(v));
+      return out;
+    }
+    if (partitions.length === 0) return out;
+    const fields = partitions.map((p) => `${p.topic}:${p.partition}`);
+    const values = await redisCall('fetch offsets', () => this.#redis.hmget(key, ...fields));
+    fields.forEach((f, i) => {
+      const v = values[i];
+      if (v !== null && v !== undefined) out.set(f, decodeOffset(v));
+    });
+    return out;
+  }
+
+  /** Deletes committed offsets (`topic:partition` fields) under the lease. */
+  async deleteOffsets(groupId: string, leaseValue: string, fields: readonly string[]): Promise<void> {
+    const keys = groupKeys(groupId);
+    await fencedHashUpdate(this.#scripts, keys.lease, leaseValue, keys.offsets, [], fields);
+  }
+
+  /** Deletes the group's record, members and offsets under the lease, and forgets the id. */
+  async delete(groupId: string, leaseValue: string): Promise<void> {
+    const keys = groupKeys(groupId);
+    await fencedSet(this.#scripts, keys.lease, leaseValue, keys.state, undefined);
+    await fencedSet(this.#scripts, keys.lease, leaseValue, keys.members, undefined);
+    await fencedSet(this.#scripts, keys.lease, leaseValue, keys.offsets, undefined);
+    await this.#redis.srem(GROUPS_SET, groupId);
+  }
 }

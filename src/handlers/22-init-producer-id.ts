@@ -7,7 +7,7 @@
  * transactional ids.
  *
  * A null transactional id gets a fresh producer id from the cluster-wide allocator
- * (txn/producer-ids.ts) with epoch 0. With v3+, a producer that names its current id and
+ * (txn/producer-id-store.ts) with epoch 0. With v3+, a producer that names its current id and
  * epoch keeps the id with the epoch bumped by one (a fresh id at epoch 0 once the epoch would
  * pass 32767, the int16 limit): KIP-360's way to recover from a sequence error without a new
  * id. Kafka itself ignores the pair for idempotent producers and always hands out a new id

@@ -10,7 +10,7 @@ import type { BrokerConfig } from '../config.js';
 import type { GroupCoordinator } from '../groups/coordinator.js';
 import type { PartitionLog } from '../log/partition-log.js';
 import type { TransactionCoordinator } from '../txn/coordinator.js';
-import type { ProducerIdAllocator } from '../txn/producer-ids.js';
+import type { ProducerIdAllocator } from '../txn/producer-id-store.js';
 
 /**
  * One API as ApiVersions advertises it. Every `Handler` is one; it is declared here, not in

@@ -1,180 +1,136 @@
 /**
- * The transaction coordinator (ARCHITECTURE §9). A transactional id is owned by the broker
- * holding `{x:<id>}:lease`; the owner runs the state machine
+ * The transaction coordinator (docs/architecture.md §7): ownership and I/O around the state
+ * machine of transaction.ts. A transactional id is owned by the broker holding
+ * `{x:<id>}:lease` (coordination/lease-owner.ts); the owner applies each request to the
+ * id's record and performs what the machine asks — persisting the record under the lease
+ * (txn-store.ts), writing COMMIT or ABORT markers through the partition log, having the groups
+ * side settle staged offsets, allocating producer ids.
  *
- *   Empty → Ongoing → PrepareCommit | PrepareAbort → CompleteCommit | CompleteAbort → (Ongoing …)
- *
- * persisting `{x:<id>}:state` under the lease on every transition. Ending a transaction writes
- * a COMMIT or ABORT marker into every partition of the transaction through the normal ingest
- * and commit path, and commits or drops the offsets staged for its groups; a new owner that
- * finds a Prepare state finishes that work before anything else, and every broker's sweep
- * retries decided-but-unfinished transactions until their markers are written. Transactions
- * open longer than their timeout are aborted (and their producer fenced by an epoch bump) by whichever
- * broker owns them — or, if the owner died, by any broker's sweep.
+ * A new owner that finds a decided (Prepare*) transaction finishes it before anything else,
+ * and every broker's sweep retries decided-but-unfinished transactions until their markers
+ * are written. Transactions open longer than their timeout are aborted (and their producer
+ * fenced by an epoch bump) by whichever broker owns them — or, if the owner died, by any
+ * broker's sweep.
  *
  * Operations on one transactional id are serialised (a promise chain per id).
  */
-import type { Redis } from 'ioredis';
 import { ErrorCode } from '../../wire/index.js';
 import { ControlRecordType, RecordBatchView, encodeControlBatch } from '../../wire/records/index.js';
 import type { BrokerRegistry } from '../cluster/broker-store.js';
 import type { TopicStore } from '../cluster/topic-store.js';
-import { LeaseClient, type LeaseKeys } from '../coordination/lease.js';
-import type { PartitionLog, PartitionRef } from '../log/partition-log.js';
-import { ScriptRunner, redisCall } from '../coordination/redis.js';
+import { txnKeys } from '../coordination/keys.js';
+import type { LeaseClient } from '../coordination/lease.js';
+import { LeaseOwner, type Loaded } from '../coordination/lease-owner.js';
 import { LostLeaseError } from '../errors.js';
-import { groupKeys } from '../groups/coordinator.js';
+import type { PartitionLog } from '../log/partition-log.js';
 import type { Logger } from '../observability/logger.js';
-import type { ProducerIdAllocator } from './producer-ids.js';
+import type { ProducerIdAllocator } from './producer-id-store.js';
+import {
+  addOffsets,
+  addPartitions,
+  checkTransactionTimeout,
+  endTxn,
+  expire,
+  finish,
+  initProducerId,
+  type AddPartitionsRequest,
+  type InitProducerIdRequest,
+  type InitResult,
+  type TxnAction,
+  type TxnRecord,
+} from './transaction.js';
+import type { TxnStore } from './txn-store.js';
 
-export type TxnStateName = 'Empty' | 'Ongoing' | 'PrepareCommit' | 'PrepareAbort' | 'CompleteCommit' | 'CompleteAbort';
+/** How often every broker looks for transactions past their deadline. */
+const SWEEP_INTERVAL_MS = 1000;
+/** Transactions looked at per sweep. */
+const SWEEP_BATCH = 20;
+/** A decided transaction whose finish failed in the sweep is tried again after this long. */
+const FINISH_RETRY_MS = 1000;
 
-/** One transactional id's persisted state. */
-export interface TxnRecord {
-  producerId: number;
-  producerEpoch: number;
-  /** The id/epoch before the last bump (KIP-360 lets a producer that missed the answer retry). */
-  lastProducerId: number;
-  lastProducerEpoch: number;
-  timeoutMs: number;
-  state: TxnStateName;
-  partitions: { topic: string; topicId: string; partition: number }[];
-  groups: string[];
-  /**
-   * The producer id and epoch the open transaction runs under (set when it starts). Fencing
-   * bumps the producer's epoch before the transaction is aborted; staged offsets and the
-   * partitions' open entries still belong to this pair.
-   */
-  txnProducerId: number;
-  txnProducerEpoch: number;
-  startedAtMs: number;
-  updatedAtMs: number;
+/**
+ * What the transaction coordinator needs of the groups domain, which owns the groups' keys:
+ * settling the offsets a transaction staged (TxnOffsetCommit) when it ends.
+ */
+export interface StagedOffsets {
+  /** Materialises (`commit`) or drops the offsets `producerId` staged at `producerEpoch` in `groupId`. */
+  endTransactionalOffsets(groupId: string, producerId: number, producerEpoch: number, commit: boolean): Promise<void>;
 }
 
-/** The int16 epoch stops one short of its maximum, leaving room for a fencing bump. */
-const MAX_EPOCH = 32766;
-
-export const TXNS_SET = '{strata}:txns';
-/** Sorted set: transactional id → time its ongoing transaction times out. */
-export const TXN_DEADLINES = '{strata}:txn-deadlines';
-
-export function txnKeys(transactionalId: string): LeaseKeys & { state: string } {
-  const tag = `{x:${transactionalId}}`;
-  return { lease: `${tag}:lease`, fence: `${tag}:fence`, state: `${tag}:state` };
-}
-
+/** A transactional id this broker owns. */
 interface Owned {
+  /** The record as last decided (the last `persist` action's, written or being written). */
   record: TxnRecord | null;
-  leaseValue: string;
+  readonly leaseValue: string;
   /** Serialises operations on this id. */
   chain: Promise<unknown>;
 }
 
 export interface TxnCoordinatorDeps {
-  redis: Redis;
+  store: TxnStore;
+  leases: LeaseClient;
   registry: BrokerRegistry;
-  topics: TopicStore;
+  topics: Pick<TopicStore, 'byName'>;
   /** The partition log: transactions are opened there, and markers appended. */
-  log: PartitionLog;
-  producerIds: ProducerIdAllocator;
-  leaseMs: number;
+  log: Pick<PartitionLog, 'append' | 'flushSoon' | 'openTransaction'>;
+  producerIds: Pick<ProducerIdAllocator, 'allocate'>;
+  /** The groups side (the group coordinator). */
+  offsets: StagedOffsets;
   maxTimeoutMs: number;
   logger: Logger;
 }
 
-/** Answers of the coordinator's operations. */
-export interface InitResult {
-  errorCode: number;
-  producerId: number;
-  producerEpoch: number;
-}
-
 export class TransactionCoordinator {
   readonly #d: TxnCoordinatorDeps;
-  #lease: LeaseClient | null = null;
-  readonly #scripts: ScriptRunner;
-  readonly #owned = new Map<string, Owned>();
-  readonly #loading = new Map<string, Promise<Owned | number>>();
-  #timers: NodeJS.Timeout[] = [];
+  readonly #owner: LeaseOwner<Owned>;
+  #sweep: NodeJS.Timeout | null = null;
 
   constructor(deps: TxnCoordinatorDeps) {
     this.#d = deps;
-    this.#scripts = new ScriptRunner(deps.redis);
-  }
-
-  start(): void {
-    this.#lease = new LeaseClient(this.#d.redis, this.#d.registry.nodeId, this.#d.leaseMs);
-    const renew = setInterval(() => void this.#renew(), Math.max(100, Math.floor(this.#d.leaseMs / 3)));
-    const sweep = setInterval(() => void this.#sweepTimeouts(), 1000);
-    renew.unref();
-    sweep.unref();
-    this.#timers = [renew, sweep];
-  }
-
-  async stop(): Promise<void> {
-    for (const t of this.#timers) clearInterval(t);
-    for (const [id, o] of [...this.#owned]) {
-      this.#owned.delete(id);
-      try {
+    this.#owner = new LeaseOwner<Owned>({
+      leases: deps.leases,
+      noun: 'transaction',
+      idField: 'transactionalId',
+      keys: txnKeys,
+      isLive: (nodeId) => deps.registry.live().some((b) => b.nodeId === nodeId),
+      load: (id, leaseValue) => this.#load(id, leaseValue),
+      onStop: async (_, o) => {
         await o.chain;
-        await this.#lease!.release(txnKeys(id).lease, o.leaseValue);
-      } catch (err) {
-        this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not release a transaction lease; it expires by itself');
-      }
-    }
+      },
+      logger: deps.logger,
+    });
   }
 
-  async #renew(): Promise<void> {
-    for (const [id, o] of [...this.#owned]) {
-      try {
-        if (!(await this.#lease!.renew(txnKeys(id).lease, o.leaseValue))) this.#owned.delete(id);
-      } catch (err) {
-        this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not renew a transaction lease');
-      }
-    }
+  /** Starts lease renewal and the timeout sweep (after the broker has its node id). */
+  start(): void {
+    this.#owner.start(this.#d.registry.nodeId);
+    this.#sweep = setInterval(() => void this.#sweepTimeouts(), SWEEP_INTERVAL_MS);
+    this.#sweep.unref();
   }
 
-  /** Takes ownership (lease + state) of a transactional id, finishing any half-ended transaction. */
-  async #own(id: string): Promise<Owned | number> {
-    const have = this.#owned.get(id);
-    if (have) return have;
-    let loading = this.#loading.get(id);
-    if (!loading) {
-      loading = this.#load(id).finally(() => this.#loading.delete(id));
-      this.#loading.set(id, loading);
-    }
-    return loading;
+  /** Lets each owned id's operations finish and releases its lease. */
+  async stop(): Promise<void> {
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#sweep = null;
+    await this.#owner.stop();
   }
 
-  async #load(id: string): Promise<Owned | number> {
-    const keys = txnKeys(id);
-    try {
-      const acquired = await this.#lease!.acquire(keys);
-      if (!acquired.held) {
-        const live = this.#d.registry.live().some((b) => b.nodeId === acquired.holder);
-        return live ? ErrorCode.NOT_COORDINATOR : ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
-      }
-      const raw = await this.#d.redis.get(keys.state);
-      const owned: Owned = { record: raw ? (JSON.parse(raw) as TxnRecord) : null, leaseValue: acquired.value, chain: Promise.resolve() };
-      this.#owned.set(id, owned);
-      const r = owned.record;
-      if (r && (r.state === 'PrepareCommit' || r.state === 'PrepareAbort')) {
-        // The previous owner died while ending this transaction: finish it, as decided.
-        owned.chain = this.#complete(id, owned, r.state === 'PrepareCommit').catch((err: unknown) => {
-          this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not finish a transaction taken over');
-        });
-        await owned.chain;
-      }
-      return owned;
-    } catch (err) {
-      this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not load transaction state');
-      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    }
+  async #load(id: string, leaseValue: string): Promise<Loaded<Owned>> {
+    const owned: Owned = { record: await this.#d.store.load(id), leaseValue, chain: Promise.resolve() };
+    const afterOwned = async (): Promise<void> => {
+      if (finish(owned.record, Date.now()) === null) return;
+      // The previous owner died while ending this transaction: finish it, as decided.
+      owned.chain = this.#finishPrepared(id, owned).catch((err: unknown) => {
+        this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not finish a transaction taken over');
+      });
+      await owned.chain;
+    };
+    return { entry: owned, afterOwned };
   }
 
   /** Runs `fn` exclusively for `id` (after ownership); maps failures to error codes. */
   async #run<T>(id: string, fail: (code: number) => T, fn: (o: Owned) => Promise<T>): Promise<T> {
-    const o = await this.#own(id);
+    const o = await this.#owner.own(id);
     if (typeof o === 'number') return fail(o);
     const result = o.chain.then(
       () => fn(o),
@@ -185,7 +141,7 @@ export class TransactionCoordinator {
       return await result;
     } catch (err) {
       if (err instanceof LostLeaseError) {
-        this.#owned.delete(id);
+        this.#owner.lose(id, o, 'state write fenced');
         return fail(ErrorCode.NOT_COORDINATOR);
       }
       this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'transaction operation failed');
@@ -195,45 +151,57 @@ export class TransactionCoordinator {
     }
   }
 
-  async #save(id: string, o: Owned): Promise<void> {
-    const r = o.record!;
-    r.updatedAtMs = Date.now();
-    await this.#lease!.fencedSet(txnKeys(id).lease, o.leaseValue, txnKeys(id).state, JSON.stringify(r));
-    // Ongoing: due at its timeout. Prepare*: due now — the decision is made and its markers
-    // must be written even if the client never comes back (the sweep retries until done).
-    if (r.state === 'Ongoing') await this.#d.redis.zadd(TXN_DEADLINES, r.startedAtMs + r.timeoutMs, id);
-    else if (r.state === 'PrepareCommit' || r.state === 'PrepareAbort') await this.#d.redis.zadd(TXN_DEADLINES, Date.now(), id);
-    else await this.#d.redis.zrem(TXN_DEADLINES, id);
-  }
-
-  /** Moves the record to Ongoing if it is not already, noting the transaction's id and epoch. */
-  #begin(r: TxnRecord): void {
-    if (r.state === 'Ongoing') return;
-    r.state = 'Ongoing';
-    r.startedAtMs = Date.now();
-    r.txnProducerId = r.producerId;
-    r.txnProducerEpoch = r.producerEpoch;
-  }
-
-  /** The error for a request carrying `producerId`/`producerEpoch`, or NONE. */
-  #checkProducer(r: TxnRecord | null, producerId: number, producerEpoch: number, fencedCode: number): number {
-    if (!r || r.producerId !== producerId) return ErrorCode.INVALID_PRODUCER_ID_MAPPING;
-    if (producerEpoch < r.producerEpoch) return fencedCode;
-    if (producerEpoch > r.producerEpoch) return ErrorCode.INVALID_PRODUCER_EPOCH;
-    return ErrorCode.NONE;
-  }
-
-  #bump(r: TxnRecord, newId: () => Promise<number>): Promise<void> {
-    r.lastProducerId = r.producerId;
-    r.lastProducerEpoch = r.producerEpoch;
-    if (r.producerEpoch + 1 > MAX_EPOCH) {
-      return newId().then((pid) => {
-        r.producerId = pid;
-        r.producerEpoch = 0;
-      });
+  /** Performs a change's actions in order; the first failure stops the rest and is thrown. */
+  async #perform(id: string, o: Owned, actions: readonly TxnAction[]): Promise<void> {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'register':
+          await this.#d.store.register(id);
+          break;
+        case 'persist':
+          // Adopted before the write: should the write fail, this owner still acts on what it
+          // decided (a decided transaction is finished by the next request or the sweep).
+          o.record = a.record;
+          await this.#d.store.save(id, o.leaseValue, a.record, a.deadlineMs);
+          if (a.record.state === 'CompleteCommit' || a.record.state === 'CompleteAbort') {
+            this.#d.logger.debug({ transactionalId: id, commit: a.record.state === 'CompleteCommit' }, 'transaction ended');
+          }
+          break;
+        case 'writeMarkers':
+          await this.#writeMarkers(a);
+          break;
+        case 'endOffsets':
+          await this.#d.offsets.endTransactionalOffsets(a.groupId, a.producerId, a.producerEpoch, a.commit);
+          break;
+      }
     }
-    r.producerEpoch++;
-    return Promise.resolve();
+  }
+
+  /** Appends a marker to every partition through the ingest buffer and commit script, like any batch. */
+  async #writeMarkers(a: Extract<TxnAction, { type: 'writeMarkers' }>): Promise<void> {
+    const log = this.#d.log;
+    const appended = a.partitions.map((p) => {
+      // One control batch per partition: a stored batch's offsets are rewritten in place.
+      const bytes = encodeControlBatch({
+        type: a.commit ? ControlRecordType.COMMIT : ControlRecordType.ABORT,
+        coordinatorEpoch: 0,
+        producerId: a.producerId,
+        producerEpoch: a.producerEpoch,
+        timestamp: a.timestampMs,
+      });
+      return log.append({ topicId: p.topicId, partition: p.partition }, [new RecordBatchView(bytes)]).then((outcome) => outcome.results[0]!.errorCode);
+    });
+    // Markers hold up the transaction's readers (the LSO): write them now, not at flush.ms.
+    if (appended.length > 0) log.flushSoon();
+    const results = await Promise.all(appended);
+    const failed = results.find((c) => c !== ErrorCode.NONE);
+    if (failed !== undefined) throw new Error(`a transaction marker was refused with error ${failed}`);
+  }
+
+  /** Finishes the decided transaction of `o`, if it has one. */
+  async #finishPrepared(id: string, o: Owned): Promise<void> {
+    const step = finish(o.record, Date.now());
+    if (step !== null) await this.#perform(id, o, step.actions);
   }
 
   /**
@@ -243,64 +211,33 @@ export class TransactionCoordinator {
    */
   initProducerId(id: string, timeoutMs: number, producerId: number, producerEpoch: number, fencedCode: number): Promise<InitResult> {
     const fail = (errorCode: number): InitResult => ({ errorCode, producerId: -1, producerEpoch: -1 });
-    if (timeoutMs <= 0 || timeoutMs > this.#d.maxTimeoutMs) return Promise.resolve(fail(ErrorCode.INVALID_TRANSACTION_TIMEOUT));
+    const timeoutCheck = checkTransactionTimeout(timeoutMs, this.#d.maxTimeoutMs);
+    if (timeoutCheck !== ErrorCode.NONE) return Promise.resolve(fail(timeoutCheck));
     return this.#run(id, fail, async (o) => {
-      let r = o.record;
-      if (r && (r.state === 'PrepareCommit' || r.state === 'PrepareAbort')) {
-        // The previous instance's transaction is decided: finish it before anything else, and
-        // if that cannot be done now, let the client retry (as Kafka does).
-        try {
-          await this.#complete(id, o, r.state === 'PrepareCommit');
-        } catch (err) {
-          this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not finish the previous transaction yet');
-          return fail(ErrorCode.CONCURRENT_TRANSACTIONS);
+      const req: InitProducerIdRequest = { timeoutMs, producerId, producerEpoch, fencedCode };
+      for (;;) {
+        const step = initProducerId(o.record, req, Date.now());
+        switch (step.type) {
+          case 'finishPrepared':
+            // The previous instance's transaction is decided: finish it before anything else,
+            // and if that cannot be done now, let the client retry (as Kafka does).
+            try {
+              await this.#finishPrepared(id, o);
+            } catch (err) {
+              this.#d.logger.warn({ err: (err as Error).message, transactionalId: id }, 'could not finish the previous transaction yet');
+              return fail(ErrorCode.CONCURRENT_TRANSACTIONS);
+            }
+            break;
+          case 'allocateProducerId':
+            req.newProducerId = await this.#d.producerIds.allocate();
+            break;
+          case 'reply':
+            return step.reply;
+          case 'change':
+            await this.#perform(id, o, step.actions);
+            return step.reply;
         }
       }
-      if (r && producerId >= 0) {
-        // KIP-360: a producer that names its id/epoch must be the current or previous instance.
-        const current = producerId === r.producerId && producerEpoch === r.producerEpoch;
-        const previous = producerId === r.lastProducerId && producerEpoch === r.lastProducerEpoch;
-        if (!current && !previous) return fail(fencedCode);
-        // A retry from the previous epoch (its answer was lost) gets the current pair, unbumped.
-        if (previous && !current && r.state !== 'Ongoing') {
-          return { errorCode: ErrorCode.NONE, producerId: r.producerId, producerEpoch: r.producerEpoch };
-        }
-      }
-      if (!r) {
-        const pid = await this.#d.producerIds.allocate();
-        r = {
-          producerId: pid,
-          producerEpoch: 0,
-          lastProducerId: -1,
-          lastProducerEpoch: -1,
-          timeoutMs,
-          state: 'Empty',
-          partitions: [],
-          groups: [],
-          txnProducerId: -1,
-          txnProducerEpoch: -1,
-          startedAtMs: 0,
-          updatedAtMs: 0,
-        };
-        o.record = r;
-        await this.#d.redis.sadd(TXNS_SET, id);
-        await this.#save(id, o);
-        return { errorCode: ErrorCode.NONE, producerId: pid, producerEpoch: 0 };
-      }
-      await this.#bump(r, () => this.#d.producerIds.allocate());
-      if (r.state === 'Ongoing') {
-        // Abort the previous instance's transaction with the new epoch: the markers fence it
-        // on every partition it touched.
-        r.state = 'PrepareAbort';
-        await this.#save(id, o);
-        await this.#complete(id, o, false);
-      }
-      r.timeoutMs = timeoutMs;
-      r.state = 'Empty';
-      r.partitions = [];
-      r.groups = [];
-      await this.#save(id, o);
-      return { errorCode: ErrorCode.NONE, producerId: r.producerId, producerEpoch: r.producerEpoch };
     });
   }
 
@@ -315,45 +252,31 @@ export class TransactionCoordinator {
   ): Promise<number[]> {
     const all = (code: number): number[] => wanted.map(() => code);
     return this.#run(id, all, async (o) => {
-      const r = o.record;
-      const check = this.#checkProducer(r, producerId, producerEpoch, fencedCode);
-      if (check !== ErrorCode.NONE) return all(check);
-      if (r!.state === 'PrepareCommit' || r!.state === 'PrepareAbort') return all(ErrorCode.CONCURRENT_TRANSACTIONS);
-      const has = (t: string, p: number): boolean => r!.partitions.some((x) => x.topic === t && x.partition === p);
-      if (verifyOnly) {
-        const ongoing = r!.state === 'Ongoing';
-        return wanted.map((w) => (ongoing && has(w.topic, w.partition) ? ErrorCode.NONE : ErrorCode.INVALID_TXN_STATE));
-      }
-      // Kafka refuses the whole request when any partition is unknown.
-      const refs: { topic: string; topicId: string; partition: number }[] = [];
-      const codes: number[] = [];
-      for (const w of wanted) {
-        const t = await this.#d.topics.byName(w.topic);
-        if (!t || w.partition < 0 || w.partition >= t.partitions) codes.push(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
-        else {
-          codes.push(ErrorCode.NONE);
-          refs.push({ topic: w.topic, topicId: t.topicId, partition: w.partition });
+      const req: AddPartitionsRequest = { producerId, producerEpoch, fencedCode, partitions: wanted, verifyOnly };
+      for (;;) {
+        const step = addPartitions(o.record, req, Date.now());
+        switch (step.type) {
+          case 'resolveTopics':
+            req.topics = [];
+            for (const w of wanted) {
+              const t = await this.#d.topics.byName(w.topic);
+              req.topics.push(t ? { topicId: t.topicId, partitionCount: t.partitions } : null);
+            }
+            break;
+          case 'openPartitions':
+            req.opened = await this.#d.log.openTransaction(
+              step.partitions.map((x) => ({ topicId: x.topicId, partition: x.partition })),
+              producerId,
+              producerEpoch,
+            );
+            break;
+          case 'reply':
+            return step.reply;
+          case 'change':
+            await this.#perform(id, o, step.actions);
+            return step.reply;
         }
       }
-      if (codes.some((c) => c !== ErrorCode.NONE)) return codes.map((c) => (c === ErrorCode.NONE ? ErrorCode.OPERATION_NOT_ATTEMPTED : c));
-      const fresh = refs.filter((x) => !has(x.topic, x.partition));
-      const opened = await this.#d.log.openTransaction(
-        fresh.map((x) => ({ topicId: x.topicId, partition: x.partition })),
-        producerId,
-        producerEpoch,
-      );
-      // Record every partition that is now open, even if others failed: the end marker must
-      // reach each of them.
-      fresh.forEach((x, i) => {
-        if (opened[i] === ErrorCode.NONE) r!.partitions.push(x);
-      });
-      this.#begin(r!);
-      await this.#save(id, o);
-      const byKey = new Map(fresh.map((x, i) => [`${x.topic}:${x.partition}`, opened[i]!]));
-      return wanted.map((w) => {
-        const code = byKey.get(`${w.topic}:${w.partition}`) ?? ErrorCode.NONE;
-        return code === ErrorCode.INVALID_PRODUCER_EPOCH ? fencedCode : code;
-      });
     });
   }
 
@@ -363,14 +286,9 @@ export class TransactionCoordinator {
       id,
       (c) => c,
       async (o) => {
-        const r = o.record;
-        const check = this.#checkProducer(r, producerId, producerEpoch, fencedCode);
-        if (check !== ErrorCode.NONE) return check;
-        if (r!.state === 'PrepareCommit' || r!.state === 'PrepareAbort') return ErrorCode.CONCURRENT_TRANSACTIONS;
-        if (!r!.groups.includes(groupId)) r!.groups.push(groupId);
-        this.#begin(r!);
-        await this.#save(id, o);
-        return ErrorCode.NONE;
+        const step = addOffsets(o.record, { producerId, producerEpoch, groupId, fencedCode }, Date.now());
+        if (step.type === 'change') await this.#perform(id, o, step.actions);
+        return step.reply;
       },
     );
   }
@@ -381,85 +299,21 @@ export class TransactionCoordinator {
       id,
       (c) => c,
       async (o) => {
-        const r = o.record;
-        const check = this.#checkProducer(r, producerId, producerEpoch, fencedCode);
-        if (check !== ErrorCode.NONE) return check;
-        switch (r!.state) {
-          case 'Ongoing':
-            r!.state = commit ? 'PrepareCommit' : 'PrepareAbort';
-            await this.#save(id, o);
-            await this.#complete(id, o, commit);
-            return ErrorCode.NONE;
-          case 'CompleteCommit':
-            // A retried EndTxn whose answer was lost.
-            return commit ? ErrorCode.NONE : ErrorCode.INVALID_TXN_STATE;
-          case 'CompleteAbort':
-            return commit ? ErrorCode.INVALID_TXN_STATE : ErrorCode.NONE;
-          case 'PrepareCommit':
-          case 'PrepareAbort':
-            // A previous attempt decided but could not finish (e.g. a marker write failed):
-            // finish it now if the retry asks for the same outcome.
-            if ((r!.state === 'PrepareCommit') !== commit) return ErrorCode.INVALID_TXN_STATE;
-            await this.#complete(id, o, commit);
-            return ErrorCode.NONE;
-          default:
-            return ErrorCode.INVALID_TXN_STATE;
-        }
+        const step = endTxn(o.record, { producerId, producerEpoch, commit, fencedCode }, Date.now());
+        if (step.type === 'change') await this.#perform(id, o, step.actions);
+        return step.reply;
       },
     );
   }
 
   /**
-   * Writes the markers and settles staged offsets, then completes. Called with the record
-   * already in PrepareCommit/PrepareAbort and persisted, so a crash here is finished by the
-   * next owner. Markers go through the ingest buffer and commit script like any batch.
-   */
-  async #complete(id: string, o: Owned, commit: boolean): Promise<void> {
-    const r = o.record!;
-    const timestamp = Date.now();
-    const log = this.#d.log;
-    // Markers carry the transaction's producer id; their epoch is the producer's current one,
-    // which after a fencing bump is higher and so fences the old instance on the partition.
-    // (Should the bump have moved to a new producer id, the old id is fenced one epoch up.)
-    const markerPid = r.txnProducerId >= 0 ? r.txnProducerId : r.producerId;
-    const markerEpoch = markerPid === r.producerId ? r.producerEpoch : r.txnProducerEpoch + 1;
-    const appended = r.partitions.map((p) => {
-      const bytes = encodeControlBatch({
-        type: commit ? ControlRecordType.COMMIT : ControlRecordType.ABORT,
-        coordinatorEpoch: 0,
-        producerId: markerPid,
-        producerEpoch: markerEpoch,
-        timestamp,
-      });
-      const ref: PartitionRef = { topicId: p.topicId, partition: p.partition };
-      return log.append(ref, [new RecordBatchView(bytes)]).then((outcome) => outcome.results[0]!.errorCode);
-    });
-    // Markers hold up the transaction's readers (the LSO): write them now, not at flush.ms.
-    if (appended.length > 0) log.flushSoon();
-    const results = await Promise.all(appended);
-    const failed = results.find((c) => c !== ErrorCode.NONE);
-    if (failed !== undefined) throw new Error(`a transaction marker was refused with error ${failed}`);
-    for (const groupId of r.groups) {
-      const g = groupKeys(groupId);
-      const staged = g.staged(markerPid, r.txnProducerEpoch >= 0 ? r.txnProducerEpoch : r.producerEpoch);
-      await this.#scripts.run({ script: 'txn-offsets-end', keys: [g.offsets, staged, g.pending], args: [markerPid, commit ? 1 : 0] });
-    }
-    r.state = commit ? 'CompleteCommit' : 'CompleteAbort';
-    r.partitions = [];
-    r.groups = [];
-    await this.#save(id, o);
-    this.#d.logger.debug({ transactionalId: id, commit }, 'transaction ended');
-  }
-
-  /**
-   * Aborts transactions past their timeout: those this broker owns, and those whose owner is
-   * gone (any broker may take them over). The producer's epoch is bumped so that its late
-   * requests are fenced, as Kafka does.
+   * Aborts transactions past their timeout, and finishes decided ones: those this broker
+   * owns, and those whose owner is gone (any broker may take them over).
    */
   async #sweepTimeouts(): Promise<void> {
     let due: string[];
     try {
-      due = await this.#d.redis.zrangebyscore(TXN_DEADLINES, '-inf', Date.now(), 'LIMIT', 0, 20);
+      due = await this.#d.store.due(Date.now(), SWEEP_BATCH);
     } catch {
       return; // Redis unavailable: the next sweep tries again.
     }
@@ -468,36 +322,42 @@ export class TransactionCoordinator {
         id,
         () => undefined,
         async (o) => {
-          const r = o.record;
-          if (r && (r.state === 'PrepareCommit' || r.state === 'PrepareAbort')) {
-            try {
-              await this.#complete(id, o, r.state === 'PrepareCommit');
-            } catch (err) {
-              // Try again in a second (the deadline entry stays due).
-              await this.#d.redis.zadd(TXN_DEADLINES, Date.now() + 1000, id);
-              throw err;
+          let newProducerId: number | undefined;
+          for (;;) {
+            const step = expire(o.record, Date.now(), newProducerId);
+            switch (step.type) {
+              case 'reply':
+                return;
+              case 'finishPrepared':
+                try {
+                  await this.#finishPrepared(id, o);
+                } catch (err) {
+                  // Try again in a second (the deadline entry stays due).
+                  await this.#d.store.setDeadline(id, Date.now() + FINISH_RETRY_MS);
+                  throw err;
+                }
+                return;
+              case 'allocateProducerId':
+                newProducerId = await this.#d.producerIds.allocate();
+                break;
+              case 'change':
+                this.#d.logger.info({ transactionalId: id, producerId: o.record!.producerId }, 'transaction timed out; aborting it');
+                await this.#perform(id, o, step.actions);
+                return;
             }
-            return;
           }
-          if (!r || r.state !== 'Ongoing' || Date.now() < r.startedAtMs + r.timeoutMs) return;
-          this.#d.logger.info({ transactionalId: id, producerId: r.producerId }, 'transaction timed out; aborting it');
-          await this.#bump(r, () => this.#d.producerIds.allocate());
-          r.state = 'PrepareAbort';
-          await this.#save(id, o);
-          await this.#complete(id, o, false);
         },
       );
     }
   }
 
   /** The persisted state of a transactional id (any broker may read it), or null. */
-  async describe(id: string): Promise<TxnRecord | null> {
-    const raw = await redisCall('read transaction', () => this.#d.redis.get(txnKeys(id).state));
-    return raw ? (JSON.parse(raw) as TxnRecord) : null;
+  describe(id: string): Promise<TxnRecord | null> {
+    return this.#d.store.read(id);
   }
 
   /** All transactional ids known to the cluster. */
-  async listIds(): Promise<string[]> {
-    return redisCall('list transactions', () => this.#d.redis.smembers(TXNS_SET));
+  listIds(): Promise<string[]> {
+    return this.#d.store.listIds();
   }
 }

@@ -1,13 +1,13 @@
 -- txn-offsets-end.lua: finish a transaction's staged offset commits for one group.
 --
--- KEYS[1] offsets   hash topic:partition -> committed offset (see groups/coordinator.ts)
+-- KEYS[1] offsets   hash topic:partition -> committed offset (see groups/group-store.ts)
 -- KEYS[2] staged    hash topic:partition -> offset staged by this producer's transaction
 -- KEYS[3] pending   hash topic:partition -> producer id with a staged offset (requireStable)
 -- ARGV[1] producerId   ARGV[2] 1 to commit (materialise), 0 to abort (drop)
 --
--- Written by the transaction coordinator, which owns the transaction but not the group: the
--- move is atomic on the group's hash tag, and a staged value only ever comes from this
--- producer's TxnOffsetCommit.
+-- Run by the groups store when the transaction coordinator, which owns the transaction but not
+-- the group, ends a transaction: the move is atomic on the group's hash tag, and a staged value
+-- only ever comes from this producer's TxnOffsetCommit.
 local staged = redis.call('HGETALL', KEYS[2])
 for i = 1, #staged, 2 do
   if ARGV[2] == '1' then

@@ -1,6 +1,7 @@
 /**
- * Producer id allocation (ARCHITECTURE §9): blocks of ids from one Redis counter, handed out
- * one at a time, so InitProducerId costs a Redis round trip only once per block.
+ * The producer id store (docs/architecture.md §7): blocks of ids from one Redis counter
+ * (`strata:pid`), handed out one at a time, so InitProducerId costs a Redis round trip only
+ * once per block.
  */
 import type { Redis } from 'ioredis';
 import { PRODUCER_ID_KEY } from '../coordination/keys.js';

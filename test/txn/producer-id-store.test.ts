@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRODUCER_ID_KEY } from '../../src/coordination/keys.js';
 import { waitReady } from '../../src/coordination/redis.js';
 import { RedisUnavailableError } from '../../src/errors.js';
-import { PRODUCER_ID_BLOCK_SIZE, ProducerIdAllocator } from '../../src/txn/producer-ids.js';
+import { PRODUCER_ID_BLOCK_SIZE, ProducerIdAllocator } from '../../src/txn/producer-id-store.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { commandClient } from '../helpers/partition-store.js';
 
