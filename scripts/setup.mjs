@@ -95,9 +95,11 @@ function parseArgs(argv) {
 }
 
 function checkNode() {
-  const major = Number(process.versions.node.split('.')[0]);
-  if (major < 20) {
-    throw new SetupError(`Node ${process.versions.node} is too old; Strata needs Node 20 or newer`);
+  // 20.6 is the first release with import.meta.resolve, which the harness and the file
+  // store's writer thread use to find tsx when running from TypeScript sources.
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 6)) {
+    throw new SetupError(`Node ${process.versions.node} is too old; Strata needs Node 20.6 or newer`);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The composition root of one broker process (docs/architecture.md §2): builds the services
  * from the configuration, starts them in order (Redis, registration, coordinators, the
- * partition log, the Kafka listener, admin HTTP) and stops them in reverse, draining first.
+ * partition log, the Kafka listener, admin HTTP) and stops them draining first: no new
+ * requests, coordinators handed over, ingest flushed, in-flight requests answered.
  * Nothing here handles a request: handlers see only `Services`, the listener only its limits,
  * the handler table and those services.
  */
@@ -172,6 +173,8 @@ export class Broker {
       else if (channel === GLOBAL_KEYS.topicsChanged) this.topics.invalidate();
     });
     await this.subscriber.subscribe(HIGH_WATERMARK_CHANNEL, GLOBAL_KEYS.topicsChanged);
+    // stop() may have begun while this start was waiting: then no listener opens.
+    if (this.#draining) return;
 
     const listener = new KafkaListener(
       { ...this.config.listen, maxConnections: this.config.maxConnections, maxConnectionsPerIp: this.config.maxConnectionsPerIp },
@@ -182,6 +185,7 @@ export class Broker {
     if (this.config.http) {
       this.#http = new AdminHttp({
         metrics: () => this.metricsText(),
+        started: () => this.#ready && !this.#draining,
         ready: () => this.#ready && !this.#draining && this.redis.status === 'ready',
       });
       await this.#http.start(this.config.http.host, this.config.http.port);

@@ -177,7 +177,9 @@ export class PartitionLog {
    * offset with `readCommitted`), or null when there is none.
    */
   async offsetForTimestamp(ref: PartitionRef, timestampMs: number, readCommitted: boolean): Promise<OffsetAndTimestamp | null> {
-    const [run, [o]] = await Promise.all([this.#state.runAtTimestamp(ref, timestampMs), this.#state.offsets([ref])]);
+    // The run first, then the offsets that bound it, as ListOffsets has always read them.
+    const run = await this.#state.runAtTimestamp(ref, timestampMs);
+    const [o] = await this.#state.offsets([ref]);
     // The run may straddle the log start after DeleteRecords: records below it are gone.
     const found = run ? await findInRun(this.#reader, run, timestampMs, false, o!.logStart, this.#opts.maxDecompressedBatchBytes) : null;
     const upper = readCommitted ? o!.lso : o!.hw;

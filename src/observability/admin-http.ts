@@ -6,6 +6,9 @@ import { createServer, type Server } from 'node:http';
 
 export interface AdminRoutes {
   metrics(): string;
+  /** Started and not draining (the body of /readyz says `ready` then). */
+  started(): boolean;
+  /** Started, not draining and Redis connected (/readyz answers 200 only then). */
   ready(): boolean;
 }
 
@@ -28,8 +31,7 @@ export class AdminHttp {
         res.end(this.#routes.metrics());
       } else if (req.url === '/healthz') send(200, 'ok');
       else if (req.url === '/readyz') {
-        const ready = this.#routes.ready();
-        send(ready ? 200 : 503, ready ? 'ready' : 'not ready');
+        send(this.#routes.ready() ? 200 : 503, this.#routes.started() ? 'ready' : 'not ready');
       } else send(404, 'not found');
     });
     this.#server = server;
