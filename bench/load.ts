@@ -5,11 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { sleep } from '../src/harness/ports.js';
 import { ErrorCode, ZERO_UUID, decodeResponse, type FetchRequest, type ProduceRequest } from '../wire/index.js';
 import { decodeBatchSync, encodeBatchSync } from '../wire/records/index.js';
 import { WireClient, prepareRequest, type PreparedRequest } from './client.js';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Milliseconds since the epoch with sub-millisecond resolution (one clock for both ends). */
 const nowMs = (): number => performance.timeOrigin + performance.now();

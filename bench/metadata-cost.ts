@@ -15,6 +15,7 @@
  * [--brokers 1] [--requests 50] [--concurrent 20] [--seconds 5]`. Not part of `npm run bench`.
  */
 import { performance } from 'node:perf_hooks';
+import { sleep } from '../src/harness/ports.js';
 import { decodeResponse, type MetadataRequest } from '../wire/index.js';
 import { WireClient, connectBench, createTopic, prepareRequest } from './client.js';
 import { buildProduceRequests, latencyOf, produceOpenLoop, type Latency, type ProduceResult } from './load.js';
@@ -43,8 +44,6 @@ function parseOptions(argv: readonly string[]): Options {
   if (opts.partitions < opts.topics) throw new Error(`--partitions ${opts.partitions} is fewer than --topics ${opts.topics}; ${USAGE}`);
   return opts;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Metadata v12 for every topic (a null topic list), as clients refresh it. */
 const ALL_TOPICS: MetadataRequest = { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false };

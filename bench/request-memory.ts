@@ -20,13 +20,13 @@
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { sleep } from '../src/harness/ports.js';
 import { ErrorCode, type ProduceRequest } from '../wire/index.js';
 import { encodeBatchSync } from '../wire/records/index.js';
 import { WireClient, connectBench, createTopic } from './client.js';
 import { ProcessGroup, startBroker, startRedis, type BrokerProcess, type Metrics } from './processes.js';
 
 const MiB = 1024 * 1024;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Options {
   connections: number;

@@ -1,11 +1,12 @@
 /**
  * Loopback ports for the processes the harness starts: a free one to listen on, and a wait
- * until something listens.
+ * until something listens. Also the harness's `sleep`.
  */
 import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms` milliseconds: the harness's one pause, shared by tests and the benchmark. */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Asks the OS for a free TCP port on 127.0.0.1 (bind port 0, read it, release it). Another

@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './ports.js';
+import { freePort, sleep } from './ports.js';
 
 /** How Redis persists: AOF fsynced on every write (what `strata dev` runs) or once a second. */
 export type AppendFsync = 'always' | 'everysec';
@@ -154,8 +154,6 @@ function installExitHook(): void {
     }
   });
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 class Instance implements RedisServer {
   readonly url: string;

@@ -1,11 +1,12 @@
 /**
  * Test helper: the one bounded polling loop. Tests wait for a state they cannot be told about
  * (a broker listed in Metadata, a member rebalancing, a budget drained) by asking until it
- * holds; no assertion depends on how quickly it does.
+ * holds; no assertion depends on how quickly it does. `sleep` is the harness's own
+ * (src/harness/ports.ts), re-exported so tests have one place to import both from.
  */
+import { sleep } from '../../src/harness/ports.js';
 
-/** Resolves after `ms` milliseconds. */
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep };
 
 /**
  * Polls until the wait is over and resolves with the value that ended it; throws naming

@@ -30,6 +30,7 @@ import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { freePort } from '../helpers/redis.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { readAll } from '../helpers/read-all.js';
+import { sleep } from '../helpers/wait.js';
 
 /** A small limit, so that "one byte over" can be tested without sending megabytes. */
 const SOCKET_REQUEST_MAX_BYTES = 1024 * 1024;
@@ -39,11 +40,12 @@ const TOPIC = `bad-input-${RUN}`;
 const SMALL_TOPIC = `bad-input-small-${RUN}`;
 const QUIET_TOPIC = `bad-input-quiet-${RUN}`;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /**
- * A bare socket that writes arbitrary bytes and yields response frames in arrival order —
- * unlike RawClient, which matches responses by correlation id and so cannot see their order.
+ * A bare socket that writes arbitrary bytes, yields every response frame raw in arrival order
+ * and sees the broker close the connection. RawClient checks order too (its waiting requests
+ * are a FIFO and each answer must carry the oldest one's correlation id), but it drops answers
+ * to hand-built frames sent with `writeBytes` and reports disorder only as a failed request;
+ * these tests need each frame as it came.
  */
 class FrameSocket {
   readonly #socket: Socket;

@@ -24,7 +24,7 @@ import { RawClient } from '../helpers/raw-client.js';
 import { Rng } from '../helpers/rng.js';
 import { createTopic, produceOk } from '../helpers/topics.js';
 import { readPartition, stableOffsets, withClient } from '../helpers/raw-txn.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const HELPERS = path.join(import.meta.dirname, '..', 'helpers', 'clients');
 const PYTHON = '/usr/bin/python3';
@@ -32,8 +32,6 @@ const PARTITIONS = 3;
 const PER_PARTITION = 200;
 const KILLS = 5;
 const SEED = Number(process.env.STRATA_TXN_SEED ?? 0x7a5eed);
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The environment for worker processes: Debian's python3 must not see a pyenv's paths. */
 function childEnv(): NodeJS.ProcessEnv {
