@@ -6,10 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import { ApiKey, ErrorCode, ZERO_UUID } from '../../wire/index.js';
+import { ApiKey, ErrorCode } from '../../wire/index.js';
 import { Compression, splitBatches, type CompressionCodec } from '../../wire/records/index.js';
 import { RawClient } from './raw-client.js';
-import type { ReadRecord } from './read-all.js';
+import { fetchFrom, type ReadRecord } from './read-all.js';
 
 /** The two object stores every compatibility scenario runs against. */
 export const STORAGES = ['file', 's3'] as const;
@@ -116,20 +116,7 @@ export async function readBatches(bootstrap: string, topic: string, numPartition
     for (let partition = 0; partition < numPartitions; partition++) {
       let offset = 0;
       for (;;) {
-        const res = await client.send(ApiKey.Fetch, 11, {
-          clusterId: null,
-          replicaId: -1,
-          replicaState: { replicaId: -1, replicaEpoch: -1n },
-          maxWaitMs: 0,
-          minBytes: 0,
-          maxBytes: 8 * 1024 * 1024,
-          isolationLevel: 0,
-          sessionId: 0,
-          sessionEpoch: -1,
-          topics: [{ topic, topicId: ZERO_UUID, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: BigInt(offset), lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: 4 * 1024 * 1024, replicaDirectoryId: ZERO_UUID }] }],
-          forgottenTopicsData: [],
-          rackId: '',
-        });
+        const res = await client.send(ApiKey.Fetch, 11, fetchFrom(topic, partition, offset, false));
         const p = res.responses[0]!.partitions[0]!;
         if (p.errorCode !== ErrorCode.NONE) throw new Error(`fetch ${topic}/${partition}@${offset}: error ${p.errorCode}`);
         const batches = splitBatches(p.records as Buffer).filter((b) => b.nextOffset > offset);
