@@ -1,5 +1,5 @@
 /**
- * The Strata benchmark (`npm run bench`; ARCHITECTURE §15). For each configuration —
+ * The Strata benchmark (`npm run bench`; docs/performance.md). For each configuration —
  * storage ∈ {file, s3rver} × flush.ms ∈ {5, 250} — it starts a private redis-server (AOF,
  * `appendfsync always`, as `strata dev` does), the object store, and a broker child process
  * on loopback, then measures:

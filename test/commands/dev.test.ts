@@ -89,12 +89,18 @@ async function startDev(args: string[]): Promise<{ proc: ChildProcess; out: () =
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!out.includes('Press Ctrl-C to stop.')) {
-    if (proc.exitCode !== null) throw new Error(`strata dev exited early: ${out}${err}`);
-    if (Date.now() > deadline) throw new Error(`strata dev did not come up: ${out}${err}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const READY = 'Press Ctrl-C to stop.';
+  await waitFor(
+    'strata dev to come up',
+    () => {
+      // A process that died before saying it is up ends the wait at once.
+      if (!out.includes(READY) && proc.exitCode !== null) throw new Error(`strata dev exited early: ${out}${err}`);
+      return { out, err };
+    },
+    (output) => output.out.includes(READY),
+    60_000,
+    100,
+  );
   return { proc, out: () => out, err: () => err };
 }
 
@@ -121,7 +127,6 @@ describe('strata dev --brokers 3', () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'strata-dev-'));
     scratch.push(dataDir);
     const { proc, out } = await startDev(['--brokers', '3', '--port', String(base), '--data-dir', dataDir]);
-    const deadline = Date.now() + 60_000;
     expect(out()).toContain(`bootstrap.servers=127.0.0.1:${base}`);
     // The brokers run with the heap settings a deployment is told to use.
     const brokers = childCommandLines(proc.pid!).filter((argv) => argv.includes('broker'));
@@ -137,11 +142,13 @@ describe('strata dev --brokers 3', () => {
       });
       expect(created.topics[0]!.errorCode).toBe(ErrorCode.NONE);
       // Brokers learn of each other through their heartbeats; wait (bounded) until all three show.
-      let meta = await client.send(3, 12, { topics: [{ topicId: 'AAAAAAAAAAAAAAAAAAAAAA', name: 'spread' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
-      while (meta.brokers.length < 3 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 200));
-        meta = await client.send(3, 12, { topics: [{ topicId: 'AAAAAAAAAAAAAAAAAAAAAA', name: 'spread' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
-      }
+      const meta = await waitFor(
+        'three brokers in Metadata',
+        () => client.send(3, 12, { topics: [{ topicId: 'AAAAAAAAAAAAAAAAAAAAAA', name: 'spread' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false }),
+        (m) => m.brokers.length >= 3,
+        60_000,
+        200,
+      );
       expect(meta.brokers.map((b) => b.port).sort()).toEqual([base, base + 1, base + 2]);
       const partitions = meta.topics[0]!.partitions;
       expect(partitions).toHaveLength(12);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { runGroups } from '../../src/commands/groups.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
 
 let cluster: Cluster;
 let consumer: Consumer | null = null;
@@ -57,8 +58,7 @@ describe('strata groups', () => {
     let assigned = false;
     consumer.on(consumer.events.GROUP_JOIN, () => (assigned = true));
     await consumer.run({ eachMessage: async () => undefined });
-    const deadline = Date.now() + 30_000;
-    while (!assigned && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await waitFor('the consumer to join lag-group', () => (assigned ? true : undefined), 30_000, 100);
     const live = await run(['describe', 'lag-group', '--json']);
     const withMember = JSON.parse(live.out[0]!) as { state: string; members: { memberId: string; clientId: string }[]; lags: { memberId: string | null }[] };
     expect(withMember.state).toBe('Stable');

@@ -14,6 +14,7 @@ import { readAll } from '../helpers/read-all.js';
 import { readPartition } from '../helpers/raw-txn.js';
 import { STORAGES, expectExactlyOnce, uniqueTopic, type ExpectedRecord } from '../helpers/compat.js';
 import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -37,11 +38,7 @@ function messages(tag: string, count: number, from = 0): { messages: Message[]; 
 class Seen {
   readonly values: string[] = [];
   async until(what: string, done: (values: string[]) => boolean, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!done(this.values)) {
-      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}; seen ${this.values.length} values: ${this.values.slice(0, 20).join(', ')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitFor(what, () => this.values, done, timeoutMs, 50);
   }
 }
 

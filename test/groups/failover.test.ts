@@ -1,9 +1,9 @@
 /**
- * Group coordinator failover (ARCHITECTURE §10): three brokers as child processes, a group of
- * three consumers reading a stream that a producer keeps writing, and the broker coordinating
- * the group SIGKILLed mid-stream. Another broker takes the group's lease once it runs out
- * (--coordinator-lease-ms 3000) and continues from the persisted state; consumers resume from
- * the committed offsets. Once with kafkajs, once with librdkafka (Python).
+ * Group coordinator failover (docs/architecture.md §6): three brokers as child processes, a
+ * group of three consumers reading a stream that a producer keeps writing, and the broker
+ * coordinating the group SIGKILLed mid-stream. Another broker takes the group's lease once it
+ * runs out (--coordinator-lease-ms 3000) and continues from the persisted state; consumers
+ * resume from the committed offsets. Once with kafkajs, once with librdkafka (Python).
  *
  * librdkafka looks the coordinator up again when it cannot reach it and keeps its member id,
  * so its group carries on in the same generation. kafkajs does not look for a new coordinator

@@ -18,6 +18,7 @@ import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic, fetchFrom, oneFetchRequest, partitionOffsets } from '../helpers/topics.js';
 import { claimingBatch, lyingBatchCases, rawRecord, recordBody } from '../helpers/records.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The broker's decompression limit in this file, low enough to hit with a small batch. */
 const DECOMPRESSED_LIMIT = 8 * 1024 * 1024;
@@ -212,8 +213,7 @@ describe('Produce bounds decompression', () => {
     try {
       // The answers go to correlation ids the client does not wait for; the log is what counts.
       c.writeBytes(Buffer.concat([frame(1_000_001, slow), frame(1_000_002, good(['next'], now))]));
-      const deadline = Date.now() + 20_000;
-      while ((await partitionOffsets(client, 'ordered', 0)).hw < start + 1_501n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await waitFor('both pipelined batches in the log', () => partitionOffsets(client, 'ordered', 0), (o) => o.hw >= start + 1_501n, 20_000, 20);
     } finally {
       c.close();
     }

@@ -10,6 +10,7 @@ import { ErrorCode, ZERO_UUID, type MetadataRequest, type MetadataResponseTopic 
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 let cluster: Cluster;
 let client: RawClient;
@@ -120,12 +121,7 @@ describe('Metadata partition lists', () => {
     const second = await cluster.addBroker();
     const topicId = after.topics[0]!.topicId;
     // The first broker sees the second at its next registry refresh (bounded wait).
-    const deadline = Date.now() + 20_000;
-    let meta = after;
-    while (meta.brokers.length < 2 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      meta = await client.send(3, 12, named(['lists']));
-    }
+    const meta = await waitFor('the second broker in Metadata', () => client.send(3, 12, named(['lists'])), (m) => m.brokers.length >= 2, 20_000, 100);
     const nodeIds = meta.brokers.map((b) => b.nodeId).sort((a, b) => a - b);
     expect(nodeIds).toEqual([cluster.brokers[0]!.broker!.nodeId, second.broker!.nodeId].sort((a, b) => a - b));
     const expected = [0, 1, 2].map((p) => rendezvousOrder(topicId, p, nodeIds)[0]);

@@ -3,6 +3,7 @@ import { EndpointType } from '../../src/handlers/60-describe-cluster.js';
 import { ErrorCode, type DescribeClusterResponse } from '../../wire/index.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 let cluster: Cluster;
 let ids: number[];
@@ -16,14 +17,16 @@ async function connect(clientId?: string): Promise<RawClient> {
 
 /**
  * DescribeCluster v0 until it lists exactly the brokers `expected` (registrations spread by
- * heartbeat), at most ~10 s; then the last answer, for the test to assert.
+ * heartbeat), at most 10 s; then that answer, for the test to assert.
  */
-async function untilBrokers(client: RawClient, expected: () => number[]): Promise<DescribeClusterResponse> {
-  for (let i = 0; ; i++) {
-    const res = await client.send(60, 0, { includeClusterAuthorizedOperations: false, endpointType: EndpointType.BROKER });
-    if (JSON.stringify(res.brokers.map((b) => b.brokerId)) === JSON.stringify(expected()) || i >= 100) return res;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function untilBrokers(client: RawClient, expected: () => number[]): Promise<DescribeClusterResponse> {
+  return waitFor(
+    `DescribeCluster to list brokers ${JSON.stringify(expected())}`,
+    () => client.send(60, 0, { includeClusterAuthorizedOperations: false, endpointType: EndpointType.BROKER }),
+    (res) => JSON.stringify(res.brokers.map((b) => b.brokerId)) === JSON.stringify(expected()),
+    10_000,
+    100,
+  );
 }
 
 beforeAll(async () => {

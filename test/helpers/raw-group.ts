@@ -17,6 +17,7 @@ import {
   type SyncGroupResponse,
 } from '../../wire/index.js';
 import type { RawClient } from './raw-client.js';
+import { waitFor } from './wait.js';
 
 /** ConsumerProtocolSubscription v0 bytes (with their version prefix) for `topics`. */
 export function subscription(topics: string[]): Buffer {
@@ -157,14 +158,17 @@ export const GROUP_BROKER_ARGS = ['--group-initial-rebalance-delay-ms', '0', '--
  * sent on another connection has reached the group, before `member` itself rejoins.
  */
 export async function untilRebalancing(client: RawClient, groupId: string, member: { memberId: string; generationId: number }, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const code = await heartbeat(client, 4, { groupId, generationId: member.generationId, memberId: member.memberId });
-    if (code === ErrorCode.REBALANCE_IN_PROGRESS) return;
-    if (code !== ErrorCode.NONE) throw new Error(`heartbeat of ${member.memberId} in ${groupId}: error ${code} while waiting for a rebalance`);
-    if (Date.now() > deadline) throw new Error(`${groupId} did not start rebalancing within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(
+    `${groupId} to start rebalancing`,
+    async () => {
+      const code = await heartbeat(client, 4, { groupId, generationId: member.generationId, memberId: member.memberId });
+      if (code !== ErrorCode.NONE && code !== ErrorCode.REBALANCE_IN_PROGRESS) throw new Error(`heartbeat of ${member.memberId} in ${groupId}: error ${code} while waiting for a rebalance`);
+      return code;
+    },
+    (code) => code === ErrorCode.REBALANCE_IN_PROGRESS,
+    timeoutMs,
+    20,
+  );
 }
 
 /** Two members of one generation: their member ids and the generation. */

@@ -1,12 +1,12 @@
 /**
- * Transaction coordinator failover (ARCHITECTURE §9): three brokers as child processes with a
- * short coordinator lease (--coordinator-lease-ms 3000). The broker coordinating a
+ * Transaction coordinator failover (docs/architecture.md §7): three brokers as child processes
+ * with a short coordinator lease (--coordinator-lease-ms 3000). The broker coordinating a
  * transactional id is SIGKILLed between AddPartitionsToTxn and EndTxn, or while it answers
  * EndTxn; another broker takes the id's lease once it runs out and continues from the
- * persisted state (finishing a half-written commit or abort itself). A transaction always
- * ends committed or aborted as a whole, on every partition; the client — a RawClient
- * retrying EndTxn at the new coordinator, or kafkajs — completes; a client that never comes
- * back has its transaction aborted by a surviving broker's timeout sweep.
+ * persisted state (finishing a half-written commit or abort itself). A transaction always ends
+ * committed or aborted as a whole, on every partition; the client — a RawClient retrying
+ * EndTxn at the new coordinator, or kafkajs — completes; a client that never comes back has
+ * its transaction aborted by a surviving broker's timeout sweep.
  *
  * Needs the built CLI in dist/ (`node scripts/setup.mjs --quiet`, which `npm test` runs).
  */
@@ -68,28 +68,24 @@ const RETRIABLE: number[] = [ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NO
  * Sends EndTxn for `p` to whichever broker FindCoordinator (asked of a surviving broker) names,
  * retrying retriable answers and connection failures until a final answer (bounded).
  */
-async function endTxnAtNewCoordinator(p: RawTxnProducer, commit: boolean, survivor: number): Promise<{ code: number; coordinator: number }> {
-  const deadline = Date.now() + 45_000;
-  let last = 'nothing yet';
-  for (;;) {
-    if (Date.now() > deadline) throw new Error(`EndTxn never got a final answer; last: ${last}`);
-    try {
+function endTxnAtNewCoordinator(p: RawTxnProducer, commit: boolean, survivor: number): Promise<{ code: number; coordinator: number }> {
+  // A retriable answer is thrown, so that waitFor retries it like a refused connection and
+  // names the last one if time runs out.
+  return waitFor(
+    `a final EndTxn answer for ${p.transactionalId}`,
+    async () => {
       const found = await withClient(address(survivor), (c) => findCoordinator(c, p.transactionalId, 'txn'));
-      if (found.errorCode !== ErrorCode.NONE) {
-        last = `FindCoordinator error ${found.errorCode}`;
-      } else {
-        const code = await withClient(found.address, async (c) => {
-          p.client = c;
-          return p.endTxn(commit);
-        });
-        if (!RETRIABLE.includes(code)) return { code, coordinator: cluster.brokers.findIndex((b) => `127.0.0.1:${b.port}` === found.address) };
-        last = `EndTxn error ${code} at ${found.address}`;
-      }
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
+      if (found.errorCode !== ErrorCode.NONE) throw new Error(`FindCoordinator error ${found.errorCode}`);
+      const code = await withClient(found.address, async (c) => {
+        p.client = c;
+        return p.endTxn(commit);
+      });
+      if (RETRIABLE.includes(code)) throw new Error(`EndTxn error ${code} at ${found.address}`);
+      return { code, coordinator: cluster.brokers.findIndex((b) => `127.0.0.1:${b.port}` === found.address) };
+    },
+    45_000,
+    200,
+  );
 }
 
 /** Writes `per` records into each partition of `topic` within `p`'s transaction; returns them by partition. */

@@ -17,6 +17,7 @@ import { RawClient } from '../helpers/raw-client.js';
 import type { MemoryObjectStore } from '../../src/storage/memory.js';
 import { RawTxnProducer, readPartition, stableOffsets, waitSettled } from '../helpers/raw-txn.js';
 import { createTopic } from '../helpers/topics.js';
+import { waitFor } from '../helpers/wait.js';
 
 let cluster: Cluster;
 let c: RawClient;
@@ -66,23 +67,28 @@ describe('EndTxn when a marker cannot be written', () => {
     const topic = uniqueTopic('marker-fail-reinit');
     await commitWithFailingMarkers(topic);
     const next = new RawTxnProducer(c, `${topic}-tx`);
-    const deadline = Date.now() + 10_000;
     const answers: number[] = [];
-    for (;;) {
-      const r = await next.init(60_000);
-      answers.push(r.errorCode);
-      if (r.errorCode !== ErrorCode.CONCURRENT_TRANSACTIONS || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitFor(
+      'InitProducerId to stop answering CONCURRENT_TRANSACTIONS',
+      async () => {
+        const r = await next.init(60_000);
+        answers.push(r.errorCode);
+        return r.errorCode;
+      },
+      (code) => code !== ErrorCode.CONCURRENT_TRANSACTIONS,
+      10_000,
+      100,
+    );
     expect(answers[answers.length - 1]).toBe(ErrorCode.NONE);
     // The new instance can use the partitions (CONCURRENT_TRANSACTIONS only until the old
     // transaction's markers are written)...
-    let added: number[] = [];
-    for (const until = Date.now() + 10_000; Date.now() < until; ) {
-      added = await next.addPartitions(topic, [0, 1]);
-      if (!added.includes(ErrorCode.CONCURRENT_TRANSACTIONS)) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const added = await waitFor(
+      'AddPartitionsToTxn to stop answering CONCURRENT_TRANSACTIONS',
+      () => next.addPartitions(topic, [0, 1]),
+      (codes) => !codes.includes(ErrorCode.CONCURRENT_TRANSACTIONS),
+      10_000,
+      100,
+    );
     expect.soft(added).toEqual([ErrorCode.NONE, ErrorCode.NONE]);
     // ...and the decided commit happened on both partitions.
     await waitSettled(c, topic, 2, 'both partitions to settle', 10_000, 100);

@@ -16,6 +16,7 @@ import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { createTopic, produceOk } from '../helpers/topics.js';
 import { RawTxnProducer, fetchOnce, readPartition, stableOffsets } from '../helpers/raw-txn.js';
+import { waitFor } from '../helpers/wait.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -38,13 +39,8 @@ afterAll(async () => {
 
 /** Polls until the partition's LSO reaches its high watermark (bounded); returns when it did. */
 async function untilStable(topic: string, partition: number, timeoutMs = 30_000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const o = await stableOffsets(c, topic, partition);
-    if (o.lso === o.hw) return Date.now();
-    if (Date.now() > deadline) throw new Error(`${topic}/${partition}: LSO still ${o.lso} below high watermark ${o.hw} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(`the LSO of ${topic}/${partition} to reach its high watermark`, () => stableOffsets(c, topic, partition), (o) => o.lso === o.hw, timeoutMs, 50);
+  return Date.now();
 }
 
 describe('transaction timeout', () => {
