@@ -1,6 +1,7 @@
 /**
- * Shared pieces of the coordination tests: a Redis server per test file, clients on it, and
- * builders for commit input.
+ * Shared pieces of the PartitionStore tests (test/log/partition-store/ and the log tests that
+ * commit through a store): a Redis server per test file, clients on it, and builders for
+ * commit input.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -21,8 +22,8 @@ export async function commandClient(url: string, options: RedisClientOptions = {
   return client;
 }
 
-/** What {@link withPartitionState} hands a test file once its server is up. */
-export interface PartitionStateEnv {
+/** What {@link withPartitionStore} hands a test file once its server is up. */
+export interface PartitionStoreEnv {
   server: RedisServer;
   redis: Redis;
   state: PartitionStore;
@@ -32,7 +33,7 @@ export interface PartitionStateEnv {
  * For the calling test file: a redis-server without AOF, a command client on it and a
  * PartitionStore, started before its tests and stopped after them. `ready` receives them.
  */
-export function withPartitionState(ready: (env: PartitionStateEnv) => void): void {
+export function withPartitionStore(ready: (env: PartitionStoreEnv) => void): void {
   let server: RedisServer | undefined;
   let redis: Redis | undefined;
   beforeAll(async () => {

@@ -12,10 +12,10 @@ import type { SegmentPieces } from '../../src/log/segment.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { MemoryObjectStore } from '../../src/storage/memory.js';
 import { encodeBatchSync, splitBatches, type RecordBatchView } from '../../wire/records/index.js';
-import { freshPartition, withPartitionState } from '../helpers/partition-store.js';
+import { freshPartition, withPartitionStore } from '../helpers/partition-store.js';
 
 let state: PartitionStore;
-withPartitionState((env) => ({ state } = env));
+withPartitionStore((env) => ({ state } = env));
 
 /** One batch of `count` records, as a producer would send it. */
 function batch(count: number): RecordBatchView[] {

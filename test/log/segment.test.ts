@@ -10,11 +10,11 @@ import { SEGMENT_HEADER_BYTES, SegmentPieces, buildSegment, readSegmentFooter, t
 import { StorageError } from '../../src/storage/object-store.js';
 import { MemoryObjectStore } from '../../src/storage/memory.js';
 import { decodeBatch, encodeBatchSync, splitBatches, type RecordBatchView } from '../../wire/records/index.js';
-import { freshPartition, plain, withPartitionState } from '../helpers/partition-store.js';
+import { freshPartition, plain, withPartitionStore } from '../helpers/partition-store.js';
 import { Rng } from '../helpers/rng.js';
 
 let state: PartitionStore;
-withPartitionState((env) => ({ state } = env));
+withPartitionStore((env) => ({ state } = env));
 
 /** `count` batches of 1–5 records each, every batch its own buffer as a producer sends it. */
 function batches(rng: Rng, count: number, tag: string): RecordBatchView[] {

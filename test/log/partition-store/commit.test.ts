@@ -6,12 +6,12 @@ import { luaScripts } from '../../../src/coordination/redis.js';
 import { PartitionStore, type BatchCommitInput, type PartitionRef } from '../../../src/log/partition-store.js';
 import { ErrorCode } from '../../../wire/index.js';
 import type { RedisServer } from '../../helpers/redis.js';
-import { commandClient, freshPartition, withPartitionState, idem, plain, zsetWithScores } from '../../helpers/partition-store.js';
+import { commandClient, freshPartition, withPartitionStore, idem, plain, zsetWithScores } from '../../helpers/partition-store.js';
 
 let server: RedisServer;
 let redis: Redis;
 let state: PartitionStore;
-withPartitionState((env) => ({ server, redis, state } = env));
+withPartitionStore((env) => ({ server, redis, state } = env));
 
 /** Commits one partition's batches and returns that partition's result. */
 async function commitOne(ref: PartitionRef, objectKey: string, batches: BatchCommitInput[]) {

@@ -12,12 +12,12 @@ import {
 import { createSubscriberClient, waitReady } from '../../../src/coordination/redis.js';
 import { ErrorCode } from '../../../wire/index.js';
 import type { RedisServer } from '../../helpers/redis.js';
-import { freshPartition, withPartitionState, plain, zsetWithScores } from '../../helpers/partition-store.js';
+import { freshPartition, withPartitionStore, plain, zsetWithScores } from '../../helpers/partition-store.js';
 
 let server: RedisServer;
 let redis: Redis;
 let state: PartitionStore;
-withPartitionState((env) => ({ server, redis, state } = env));
+withPartitionStore((env) => ({ server, redis, state } = env));
 
 /**
  * Five runs in separate objects, 10 records each (offsets 0-9, 10-19, …, 40-49), with max

@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import type { BatchCommitInput, PartitionRef, PartitionStore } from '../../../src/log/partition-store.js';
 import { ErrorCode } from '../../../wire/index.js';
-import { freshPartition, withPartitionState, idem, plain } from '../../helpers/partition-store.js';
+import { freshPartition, withPartitionStore, idem, plain } from '../../helpers/partition-store.js';
 
 let state: PartitionStore;
-withPartitionState((env) => ({ state } = env));
+withPartitionStore((env) => ({ state } = env));
 
 const TRANSACTIONAL = 1;
 const CONTROL = 2;
