@@ -3,8 +3,9 @@
  * §4). Handlers and coordinators append, read, look up offsets, delete records and ask about
  * producers and transactions here; behind it the ingest buffer writes segment objects, the
  * partition state in Redis assigns offsets and indexes runs, the reader serves bytes from the
- * caches and the object store, and the notifier wakes long-polls. Retention, compaction and
- * object garbage collection belong here too.
+ * caches and the object store, and the notifier wakes long-polls. Time retention moves the
+ * log start here (the job that decides when is `retention.ts`); compaction and object garbage
+ * collection belong here too.
  */
 import type { RecordBatchView } from '../../wire/records/index.js';
 import type { Logger } from '../observability/logger.js';
@@ -19,12 +20,14 @@ import {
   type ProducerStateSummary,
 } from './partition-store.js';
 import { LogReader, type ReadPlan, type ReadRequest, type ReadResult } from './reader.js';
+import type { RetentionOutcome } from './retention.js';
 import type { SegmentPieces } from './segment.js';
 import { findInRun, type OffsetAndTimestamp } from './timestamps.js';
 
 export type { AppendOutcome } from './ingest.js';
 export type { PartitionOffsets, PartitionRef, ProducerStateSummary } from './partition-store.js';
 export type { ReadPlan, ReadRequest, ReadResult } from './reader.js';
+export type { RetentionOutcome } from './retention.js';
 export type { OffsetAndTimestamp } from './timestamps.js';
 
 export interface PartitionLogOptions {
@@ -212,6 +215,24 @@ export class PartitionLog {
   /** Moves the log start up to `target` (-1: the high watermark); DeleteRecords. */
   deleteRecords(ref: PartitionRef, target: number): Promise<{ errorCode: number; logStart: number }> {
     return this.#state.deleteRecords(ref, target);
+  }
+
+  /**
+   * Time retention (docs/architecture.md §4.3): moves the log start past every run whose
+   * batches all have a max timestamp below `cutoffMs`, stopping at the first run that has a
+   * newer batch, as Kafka deletes expired segments from the start of the log. Answers the log
+   * start afterwards and whether this call moved it.
+   *
+   * Reading the target and then deleting, in two steps, is safe without a script of its own:
+   * a committed run never changes, so a run found older than the cutoff stays so, and
+   * delete-records.lua only moves the log start forward (a target at or below it, say after a
+   * concurrent DeleteRecords or another broker's pass, changes nothing).
+   */
+  async applyRetention(ref: PartitionRef, cutoffMs: number): Promise<RetentionOutcome> {
+    const { offsets, target } = await this.#state.retentionTarget(ref, cutoffMs);
+    if (target <= offsets.logStart) return { logStart: offsets.logStart, advanced: false };
+    const { logStart } = await this.#state.deleteRecords(ref, target);
+    return { logStart, advanced: logStart > offsets.logStart };
   }
 
   /** Forgets a deleted topic's partition. */

@@ -310,6 +310,23 @@ export class PartitionStore {
     }
   }
 
+  /**
+   * Where time retention would move the log start for records whose batches' max timestamps
+   * are all below `cutoffMs`, with the partition's offsets: the base offset of the first run
+   * holding a batch with max timestamp ≥ `cutoffMs` (every run before it is wholly older), or
+   * the high watermark when there is no such run. The target may lie at or below `logStart`,
+   * which means nothing is due.
+   *
+   * The high watermark is read before the run: when no run qualifies, everything below that
+   * hw was older than the cutoff, whereas a hw read afterwards could include a fresh run
+   * committed in between.
+   */
+  async retentionTarget(ref: PartitionRef, cutoffMs: number): Promise<{ offsets: PartitionOffsets; target: number }> {
+    const [offsets] = await this.offsets([ref]);
+    const run = await this.runAtTimestamp(ref, cutoffMs);
+    return { offsets: offsets!, target: run ? run.base : offsets!.hw };
+  }
+
   /** The partition's newest run, or null when its index is empty. */
   async lastRun(ref: PartitionRef): Promise<Run | null> {
     const members = await redisCall('read last run', () => this.#redis.zrange(partitionKeys(ref).idx, -1, -1));
