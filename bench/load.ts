@@ -75,8 +75,10 @@ export function buildProduceRequests(shape: ProduceShape): PreparedRequest[] {
       const index = (g * shape.partitionsPerRequest + k) % shape.partitions;
       if (partitionData.some((p) => p.index === index)) continue;
       const value = randomBytes(shape.recordBytes);
+      // Stamped now: brokers apply retention (7 days by default) to the batches' timestamps.
+      const stampedAt = Date.now();
       const batch = encodeBatchSync(
-        Array.from({ length: shape.recordsPerBatch }, (_, i) => ({ key: null, value: value.subarray(0), timestamp: 1_700_000_000_000 + i })),
+        Array.from({ length: shape.recordsPerBatch }, (_, i) => ({ key: null, value: value.subarray(0), timestamp: stampedAt + i })),
         {},
       );
       partitionData.push({ index, records: batch });

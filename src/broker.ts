@@ -20,6 +20,7 @@ import type { Handler } from './handlers/handler.js';
 import type { Services } from './handlers/services.js';
 import { PartitionLog } from './log/partition-log.js';
 import { PartitionStore } from './log/partition-store.js';
+import { RetentionJob } from './log/retention.js';
 import { AdminHttp } from './observability/admin-http.js';
 import type { Logger } from './observability/logger.js';
 import { metricsText } from './observability/metrics.js';
@@ -41,6 +42,8 @@ export class Broker {
   readonly topics: TopicStore;
   readonly registry: BrokerRegistry;
   readonly partitionLog: PartitionLog;
+  /** Applies time retention to the partitions this broker leads (docs/architecture.md §4.3). */
+  readonly retention: RetentionJob;
   readonly producerIds: ProducerIdAllocator;
   readonly groups: GroupCoordinator;
   readonly txns: TransactionCoordinator;
@@ -124,6 +127,16 @@ export class Broker {
       logger: log,
     });
     const registry = this.registry;
+    const placement = new Placement(registry);
+    this.retention = new RetentionJob({
+      topics: this.topics,
+      // The leader hint over all live brokers (no zone): exactly one live broker takes each
+      // partition, as long as the brokers agree on who is live.
+      leads: (topicId, partition, rf) => placement.replicasFor(topicId, partition, rf, null)[0] === registry.nodeId,
+      log: this.partitionLog,
+      broker: config,
+      intervalMs: config.logRetentionCheckIntervalMs,
+    });
     const isDraining = (): boolean => this.#draining;
     this.services = {
       config,
@@ -134,7 +147,7 @@ export class Broker {
         return isDraining();
       },
       apis: this.handlers,
-      placement: new Placement(registry),
+      placement,
       topics: this.topics,
       log: this.partitionLog,
       groups: this.groups,
@@ -175,6 +188,7 @@ export class Broker {
     await this.subscriber.subscribe(HIGH_WATERMARK_CHANNEL, GLOBAL_KEYS.topicsChanged);
     // stop() may have begun while this start was waiting: then no listener opens.
     if (this.#draining) return;
+    this.retention.start(this.log);
 
     const listener = new KafkaListener(
       { ...this.config.listen, maxConnections: this.config.maxConnections, maxConnectionsPerIp: this.config.maxConnectionsPerIp },
@@ -205,12 +219,14 @@ export class Broker {
       connections: () => ({ open: this.#listener?.connections ?? 0, refused: this.#listener?.refused ?? 0 }),
       requestMemory: () => ({ inUse: this.requestBudget.inUse, capacity: this.requestBudget.capacity, waiting: this.requestBudget.waiting }),
       groupsOwned: () => this.groups.ownedGroups().length,
+      retention: () => this.retention.stats(),
     });
   }
 
   /**
    * Drains and stops: stop accepting, let in-flight requests finish (long-polls return at
-   * once), flush and commit the ingest buffer, deregister, close clients.
+   * once), stop the retention job, flush and commit the ingest buffer, deregister, close
+   * clients.
    */
   async stop(): Promise<void> {
     if (this.#draining) return;
@@ -223,6 +239,8 @@ export class Broker {
     // groups over at once instead of letting their leases run out.
     await this.groups.stop();
     await this.txns.stop();
+    // Before the drain: a retention pass is background work that no client waits for.
+    await this.retention.stop();
     const deadline = Date.now() + this.config.shutdownTimeoutMs;
     await this.partitionLog.drain();
     while ((this.#listener?.inflight ?? 0) > 0 && Date.now() < deadline) {

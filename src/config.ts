@@ -84,6 +84,10 @@ export interface BrokerConfig {
   maxPartitionsPerTopic: number;
   /** Most partitions the whole cluster may have, over all topics. */
   maxPartitions: number;
+  /** Topic `retention.ms` default: records older than this go (Kafka's log.retention.ms); -1 keeps them. */
+  logRetentionMs: number;
+  /** How often the retention job looks for records past their retention (Kafka's log.retention.check.interval.ms). */
+  logRetentionCheckIntervalMs: number;
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'hostport' | 'url' | 'level';
@@ -148,6 +152,8 @@ export const BROKER_OPTIONS: readonly OptionSpec[] = [
   { key: 'groupMaxMetadataBytes', flag: 'group-max-metadata-bytes', kind: 'int', default: String(32 * 1024 * 1024), min: 1024, max: 1024 * 1024 * 1024, help: "largest total of one group's member metadata and assignments" },
   { key: 'maxPartitionsPerTopic', flag: 'max-partitions-per-topic', kind: 'int', default: '10000', min: 1, max: 1000000, help: 'most partitions one topic may have' },
   { key: 'maxPartitions', flag: 'max-partitions', kind: 'int', default: '100000', min: 1, max: 10000000, help: 'most partitions in the cluster, over all topics' },
+  { key: 'logRetentionMs', flag: 'log-retention-ms', kind: 'int', default: '604800000', min: -1, max: Number.MAX_SAFE_INTEGER, help: 'topic retention.ms default: batches older than this are deleted on delete-policy topics; -1 keeps them (Kafka log.retention.ms)' },
+  { key: 'logRetentionCheckIntervalMs', flag: 'log-retention-check-interval-ms', kind: 'int', default: '30000', min: 10, max: 2147483647, help: 'how often each broker applies retention to the partitions it leads (Kafka log.retention.check.interval.ms)' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', kind: 'int', default: '15000', min: 0, max: 600000, help: 'how long SIGTERM waits for in-flight work' },
 ];
 

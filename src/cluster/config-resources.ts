@@ -78,6 +78,7 @@ export function brokerConfigs(config: BrokerConfig, nodeId: number): BrokerConfi
     { name: 'fetch.max.bytes', value: String(config.fetchMaxBytes), type: ConfigType.INT, source: STATIC },
     { name: 'group.max.size', value: String(config.groupMaxSize), type: ConfigType.INT, source: STATIC },
     { name: 'listeners', value: listener(config.listen), type: ConfigType.STRING, source: STATIC },
+    { name: 'log.retention.check.interval.ms', value: String(config.logRetentionCheckIntervalMs), type: ConfigType.LONG, source: STATIC },
     { name: 'max.connections', value: String(config.maxConnections), type: ConfigType.INT, source: STATIC },
     { name: 'max.connections.per.ip', value: String(config.maxConnectionsPerIp), type: ConfigType.INT, source: STATIC },
     { name: 'message.max.bytes', value: String(config.messageMaxBytes), type: ConfigType.INT, source: STATIC },

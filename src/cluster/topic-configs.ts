@@ -1,8 +1,9 @@
 /**
  * The topic configurations Strata understands: name, type, default and validation. Anything
  * else is refused with INVALID_CONFIG (a silently ignored setting is worse than an error).
- * Several are recorded and shown but have no effect yet (noted per entry): retention and
- * compaction arrive with the lifecycle work; segment sizes have no meaning for object storage.
+ * `retention.ms` acts on topics whose `cleanup.policy` contains `delete` (the retention job,
+ * `src/log/retention.ts`); the other retention and compaction settings are recorded and shown
+ * but have no effect yet, and segment sizes have no meaning for object storage.
  */
 import type { BrokerConfig } from '../config.js';
 
@@ -103,7 +104,15 @@ const DEFS: TopicConfigDef[] = [
   { name: 'min.compaction.lag.ms', type: ConfigType.LONG, defaultValue: fixed('0'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(0) },
   { name: 'min.insync.replicas', type: ConfigType.INT, defaultValue: fixed('1'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: intAtLeast(1) },
   { name: 'retention.bytes', type: ConfigType.LONG, defaultValue: fixed('-1'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(-1) },
-  { name: 'retention.ms', type: ConfigType.LONG, defaultValue: fixed('604800000'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(-1) },
+  // Defaults to --log-retention-ms. The source stays DEFAULT_CONFIG (what DescribeConfigs has
+  // always reported): a source cannot yet tell a flag left at Kafka's default from one set.
+  {
+    name: 'retention.ms',
+    type: ConfigType.LONG,
+    defaultValue: (b) => String(b.logRetentionMs),
+    defaultSource: ConfigSource.DEFAULT_CONFIG,
+    validate: longAtLeast(-1),
+  },
   { name: 'segment.bytes', type: ConfigType.INT, defaultValue: fixed('1073741824'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: intAtLeast(14) },
   { name: 'segment.ms', type: ConfigType.LONG, defaultValue: fixed('604800000'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(1) },
   {

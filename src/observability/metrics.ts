@@ -3,6 +3,7 @@
  * Each source is read when scraped; nothing is kept between scrapes.
  */
 import type { PartitionLogStats } from '../log/partition-log.js';
+import type { RetentionStats } from '../log/retention.js';
 import type { ObjectStoreStats } from '../storage/object-store.js';
 
 /** What the metrics are read from, at scrape time. */
@@ -12,6 +13,7 @@ export interface MetricSources {
   connections(): { open: number; refused: number };
   requestMemory(): { inUse: number; capacity: number; waiting: number };
   groupsOwned(): number;
+  retention(): RetentionStats;
 }
 
 export function metricsText(sources: MetricSources): string {
@@ -19,6 +21,7 @@ export function metricsText(sources: MetricSources): string {
   const log = sources.log();
   const conns = sources.connections();
   const memory = sources.requestMemory();
+  const retention = sources.retention();
   const cpu = process.cpuUsage();
   const lines: [string, string, number][] = [
     ['strata_object_store_puts_total', 'counter', store.puts],
@@ -39,6 +42,8 @@ export function metricsText(sources: MetricSources): string {
     ['strata_request_memory_limit_bytes', 'gauge', memory.capacity],
     ['strata_request_memory_waiting_connections', 'gauge', memory.waiting],
     ['strata_groups_owned', 'gauge', sources.groupsOwned()],
+    ['strata_retention_runs_total', 'counter', retention.cycles],
+    ['strata_retention_log_start_advances_total', 'counter', retention.logStartAdvances],
     ['process_cpu_seconds_total', 'counter', (cpu.user + cpu.system) / 1e6],
     ['process_resident_memory_bytes', 'gauge', process.memoryUsage().rss],
   ];

@@ -51,7 +51,7 @@ beforeAll(async () => {
   // A second broker on the same cluster whose limit batch B exceeds, logging to this test.
   const port = await freePort();
   const config = parseBrokerConfig(
-    ['--redis', cluster.redis.url, '--storage', cluster.storageUrl, '--listen', `127.0.0.1:${port}`, '--flush-ms', '5', '--max-decompressed-batch-bytes', String(SMALL_LIMIT)],
+    ['--redis', cluster.redis.url, '--storage', cluster.storageUrl, '--listen', `127.0.0.1:${port}`, '--flush-ms', '5', '--max-decompressed-batch-bytes', String(SMALL_LIMIT), '--log-retention-ms', '-1'],
     {},
   );
   const sink = new Writable({

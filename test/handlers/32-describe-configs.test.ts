@@ -11,7 +11,8 @@ let client: RawClient;
 let nodeId: number;
 
 beforeAll(async () => {
-  cluster = await startCluster();
+  // The broker's own defaults are what this test lists.
+  cluster = await startCluster({ defaultRetention: true });
   client = await RawClient.connect(cluster.bootstrap);
   nodeId = cluster.brokers[0]!.broker!.nodeId;
   await createTopic(client, 'configured', 1, { 'retention.ms': '1000', 'cleanup.policy': 'compact' });

@@ -33,6 +33,12 @@ export interface ClusterOptions {
   brokerArgs?: string[];
   /** Zones to give the brokers, one per broker (cycled). */
   zones?: string[];
+  /**
+   * Keep the broker's default retention (7 days). Off by default: test helpers stamp records
+   * in 2023, which that retention would expire in the middle of a test (retention tests set
+   * retention.ms per topic instead). A test about the defaults themselves turns it on.
+   */
+  defaultRetention?: boolean;
 }
 
 /** A broker the harness started, in-process or as a child. */
@@ -100,6 +106,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const zones = options.zones ?? [];
   const baseArgs = (port: number, zone: string | undefined): string[] => {
     const args = ['--redis', redis.url, '--storage', storageUrl, '--listen', `127.0.0.1:${port}`, '--flush-ms', '5', '--broker-session-timeout-ms', '3000', '--broker-heartbeat-ms', '250'];
+    if (!options.defaultRetention) args.push('--log-retention-ms', '-1');
     if (zone) args.push('--zone', zone);
     return [...args, ...(options.brokerArgs ?? [])];
   };

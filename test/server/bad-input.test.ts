@@ -319,7 +319,7 @@ describe('malformed frames close the connection', () => {
     // A broker of its own, since the short idle limit would close the shared witness too.
     const listen = await freePort();
     const config = parseBrokerConfig(
-      ['--redis', cluster.redis.url, '--storage', cluster.storageUrl, '--listen', `127.0.0.1:${listen}`, '--flush-ms', '5', '--connections-max-idle-ms', '1000'],
+      ['--redis', cluster.redis.url, '--storage', cluster.storageUrl, '--listen', `127.0.0.1:${listen}`, '--flush-ms', '5', '--connections-max-idle-ms', '1000', '--log-retention-ms', '-1'],
       {},
     );
     const idleBroker = new Broker(config, silentLogger());

@@ -414,7 +414,7 @@ describe('the receive deadline of an admitted frame', () => {
     address = `127.0.0.1:${strictPort}`;
     const config = parseBrokerConfig(
       [
-        ...['--redis', cluster.redis.url, '--storage', cluster.storageUrl, '--listen', address, '--flush-ms', '5', '--flush-bytes', String(FRAME_MAX)],
+        ...['--redis', cluster.redis.url, '--storage', cluster.storageUrl, '--listen', address, '--flush-ms', '5', '--flush-bytes', String(FRAME_MAX), '--log-retention-ms', '-1'],
         ...['--queued-max-request-bytes', String(BUDGET), '--socket-request-max-bytes', String(FRAME_MAX), '--request-receive-timeout-ms', String(TIMEOUT_MS)],
       ],
       {},
