@@ -127,7 +127,7 @@ export class Broker {
       logger: log,
     });
     const registry = this.registry;
-    const placement = new Placement(registry);
+    const placement = new Placement(registry, leases);
     this.retention = new RetentionJob({
       topics: this.topics,
       // The leader hint over all live brokers (no zone): exactly one live broker takes each

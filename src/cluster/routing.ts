@@ -4,6 +4,7 @@
  * removing a broker moves only the partitions that scored highest on it, so caches stay warm.
  */
 
+import { groupKeys, txnKeys } from '../coordination/keys.js';
 import type { BrokerInfo } from './broker-store.js';
 
 /** A 32-bit FNV-1a hash of `text`, then a murmur3 finaliser for better high-bit spread. */
@@ -39,12 +40,39 @@ export interface LiveBrokers {
   live(): BrokerInfo[];
 }
 
-/** Which brokers a client is shown and which of them leads each partition. */
+/** Who holds a coordinator lease (see `coordination/lease.ts`). */
+export interface LeaseHolders {
+  /** The node id holding the lease key, or null when none does. */
+  holder(lease: string): Promise<number | null>;
+}
+
+/**
+ * Which brokers a client is shown, which of them leads each partition, and which coordinates
+ * each consumer group and transactional id.
+ */
 export class Placement {
   readonly #brokers: LiveBrokers;
+  readonly #leases: LeaseHolders;
 
-  constructor(brokers: LiveBrokers) {
+  constructor(brokers: LiveBrokers, leases: LeaseHolders) {
     this.#brokers = brokers;
+    this.#leases = leases;
+  }
+
+  /**
+   * The broker a client should talk to about a consumer group (`kind` 'g') or a
+   * transactional id ('x'): the holder of its lease when that broker is alive, else the
+   * rendezvous choice over live brokers, which takes the lease on its first request.
+   */
+  async coordinatorFor(key: string, kind: 'g' | 'x'): Promise<BrokerInfo> {
+    const live = this.#brokers.live();
+    const holder = await this.#leases.holder(kind === 'g' ? groupKeys(key).lease : txnKeys(key).lease);
+    if (holder !== null) {
+      const b = live.find((x) => x.nodeId === holder);
+      if (b) return b;
+    }
+    const order = rendezvousOrder(`${kind}:${key}`, 0, live.map((b) => b.nodeId));
+    return live.find((b) => b.nodeId === order[0])!;
   }
 
   /** Live brokers a client in `zone` should see: those of its zone when there are any. */

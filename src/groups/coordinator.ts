@@ -6,9 +6,9 @@
  * written under the lease. Every Redis access goes through the groups store (group-store.ts).
  */
 import { ErrorCode, Reader, WireError, decodeConsumerProtocolSubscription, type ConsumerProtocolSubscription } from '../../wire/index.js';
-import type { BrokerInfo, BrokerRegistry } from '../cluster/broker-store.js';
+import type { BrokerRegistry } from '../cluster/broker-store.js';
 import { rendezvousOrder } from '../cluster/routing.js';
-import { groupKeys, txnKeys } from '../coordination/keys.js';
+import { groupKeys } from '../coordination/keys.js';
 import type { LeaseClient } from '../coordination/lease.js';
 import { LeaseOwner, type Loaded } from '../coordination/lease-owner.js';
 import { LostLeaseError, toKafkaErrorCode } from '../errors.js';
@@ -52,7 +52,6 @@ export interface GroupListing {
 
 export class GroupCoordinator {
   readonly #store: GroupStore;
-  readonly #leaseClient: LeaseClient;
   readonly #registry: BrokerRegistry;
   readonly #log: Logger;
   readonly #opts: Required<GroupCoordinatorOptions>;
@@ -61,7 +60,6 @@ export class GroupCoordinator {
 
   constructor(store: GroupStore, leases: LeaseClient, registry: BrokerRegistry, opts: GroupCoordinatorOptions, log: Logger) {
     this.#store = store;
-    this.#leaseClient = leases;
     this.#registry = registry;
     this.#opts = { expiryCheckMs: 250, ...opts };
     this.#log = log;
@@ -100,21 +98,6 @@ export class GroupCoordinator {
   /** Group ids this broker owns now. */
   ownedGroups(): string[] {
     return this.#owner.ids();
-  }
-
-  /**
-   * The broker a client should talk to about `key` (a group id, or with kind 'x' a
-   * transactional id): the current lease holder when it is alive, else the rendezvous choice.
-   */
-  async coordinatorFor(key: string, kind: 'g' | 'x'): Promise<BrokerInfo> {
-    const live = this.#registry.live();
-    const holder = await this.#leaseClient.holder(kind === 'g' ? groupKeys(key).lease : txnKeys(key).lease);
-    if (holder !== null) {
-      const b = live.find((x) => x.nodeId === holder);
-      if (b) return b;
-    }
-    const order = rendezvousOrder(`${kind}:${key}`, 0, live.map((b) => b.nodeId));
-    return live.find((b) => b.nodeId === order[0])!;
   }
 
   /**

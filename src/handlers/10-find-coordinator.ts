@@ -38,7 +38,7 @@ export const findCoordinatorHandler = defineHandler({
           return out;
         }
         try {
-          const b = await services.groups.coordinatorFor(key, keyType === KEY_TYPE_GROUP ? 'g' : 'x');
+          const b = await services.placement.coordinatorFor(key, keyType === KEY_TYPE_GROUP ? 'g' : 'x');
           out.nodeId = b.nodeId;
           out.host = b.host;
           out.port = b.port;

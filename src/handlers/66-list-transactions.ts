@@ -22,7 +22,7 @@ export const listTransactionsHandler = defineHandler({
       const minDuration = ctx.header.apiVersion >= 1 ? Number(req.durationFilter) : -1;
       const transactionStates = [];
       for (const id of ids.sort()) {
-        const coordinator = await services.groups.coordinatorFor(id, 'x');
+        const coordinator = await services.placement.coordinatorFor(id, 'x');
         if (coordinator.nodeId !== services.nodeId) continue;
         const r = await services.txns.describe(id);
         if (!r) continue;

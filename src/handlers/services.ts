@@ -40,7 +40,6 @@ export type TopicService = Pick<
 export type GroupService = Pick<
   GroupCoordinator,
   | 'commitOffsets'
-  | 'coordinatorFor'
   | 'deleteGroup'
   | 'deleteOffsets'
   | 'describe'
@@ -76,7 +75,7 @@ export type LogService = Pick<
 >;
 
 /** Which brokers clients see and where partitions lead. */
-export type PlacementService = Pick<Placement, 'brokersFor' | 'controllerId' | 'replicasFor'>;
+export type PlacementService = Pick<Placement, 'brokersFor' | 'controllerId' | 'coordinatorFor' | 'replicasFor'>;
 
 export interface Services {
   readonly config: BrokerConfig;
