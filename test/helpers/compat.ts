@@ -9,7 +9,8 @@ import { expect } from 'vitest';
 import { ApiKey, ErrorCode } from '../../wire/index.js';
 import { Compression, splitBatches, type CompressionCodec } from '../../wire/records/index.js';
 import { RawClient } from './raw-client.js';
-import { fetchFrom, type ReadRecord } from './read-all.js';
+import type { ReadRecord } from './read-all.js';
+import { oneFetchRequest } from './topics.js';
 
 /** The two object stores every compatibility scenario runs against. */
 export const STORAGES = ['file', 's3'] as const;
@@ -116,7 +117,7 @@ export async function readBatches(bootstrap: string, topic: string, numPartition
     for (let partition = 0; partition < numPartitions; partition++) {
       let offset = 0;
       for (;;) {
-        const res = await client.send(ApiKey.Fetch, 11, fetchFrom(topic, partition, offset, false));
+        const res = await client.send(ApiKey.Fetch, 11, oneFetchRequest(topic, partition, BigInt(offset), 0));
         const p = res.responses[0]!.partitions[0]!;
         if (p.errorCode !== ErrorCode.NONE) throw new Error(`fetch ${topic}/${partition}@${offset}: error ${p.errorCode}`);
         const batches = splitBatches(p.records as Buffer).filter((b) => b.nextOffset > offset);

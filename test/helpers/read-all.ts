@@ -2,9 +2,10 @@
  * Test helper: reads every record of a topic back through a real Fetch (RawClient) and
  * decodes it with the project's record codec, for exact-data assertions.
  */
-import { ErrorCode, type FetchRequest } from '../../wire/index.js';
+import { ErrorCode, ZERO_UUID } from '../../wire/index.js';
 import { decodeBatch, splitBatches } from '../../wire/records/index.js';
 import { RawClient } from './raw-client.js';
+import { oneFetchRequest } from './topics.js';
 
 /** One record as read back. */
 export interface ReadRecord {
@@ -14,29 +15,6 @@ export interface ReadRecord {
   value: string | null;
   headers: [string, string | null][];
   timestamp: number;
-}
-
-const ZERO = 'AAAAAAAAAAAAAAAAAAAAAA';
-
-/**
- * A Fetch v11 body reading one partition from `offset` without waiting: 8 MiB per answer,
- * 4 MiB per partition. Shared by the helpers that read topics back.
- */
-export function fetchFrom(topic: string, partition: number, offset: number, readCommitted: boolean): FetchRequest {
-  return {
-    clusterId: null,
-    replicaId: -1,
-    replicaState: { replicaId: -1, replicaEpoch: -1n },
-    maxWaitMs: 0,
-    minBytes: 0,
-    maxBytes: 8 * 1024 * 1024,
-    isolationLevel: readCommitted ? 1 : 0,
-    sessionId: 0,
-    sessionEpoch: -1,
-    topics: [{ topic, topicId: ZERO, partitions: [{ partition, currentLeaderEpoch: -1, fetchOffset: BigInt(offset), lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: 4 * 1024 * 1024, replicaDirectoryId: ZERO }] }],
-    forgottenTopicsData: [],
-    rackId: '',
-  };
 }
 
 /**
@@ -50,7 +28,7 @@ export async function readAll(
 ): Promise<ReadRecord[]> {
   const client = await RawClient.connect(bootstrap, 'read-all');
   try {
-    const meta = await client.send(3, 9, { topics: [{ topicId: ZERO, name: topic }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+    const meta = await client.send(3, 9, { topics: [{ topicId: ZERO_UUID, name: topic }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
     const t = meta.topics[0]!;
     if (t.errorCode !== ErrorCode.NONE) throw new Error(`metadata for ${topic}: error ${t.errorCode}`);
     const partitions = options.partitions ?? t.partitions.map((p) => p.partitionIndex).sort((a, b) => a - b);
@@ -59,7 +37,7 @@ export async function readAll(
       let offset = options.fromOffset ?? 0;
       let hw = Infinity;
       while (offset < hw) {
-        const res = await client.send(1, 11, fetchFrom(topic, partition, offset, options.readCommitted ?? false));
+        const res = await client.send(1, 11, oneFetchRequest(topic, partition, BigInt(offset), options.readCommitted ? 1 : 0));
         const p = res.responses[0]!.partitions[0]!;
         if (p.errorCode !== ErrorCode.NONE) throw new Error(`fetch ${topic}/${partition}@${offset}: error ${p.errorCode}`);
         if (hw === Infinity) hw = Number(options.readCommitted ? p.lastStableOffset : p.highWatermark);
