@@ -21,6 +21,9 @@ import type { Services } from './handlers/services.js';
 import { PartitionLog } from './log/partition-log.js';
 import { PartitionStore } from './log/partition-store.js';
 import { RetentionJob } from './log/retention.js';
+import { ObjectCompactionJob } from './log/object-compaction.js';
+import { OBJECT_GC_JOB, ObjectGcJob } from './log/object-gc.js';
+import { ObjectGcStore } from './log/object-gc-store.js';
 import { AdminHttp } from './observability/admin-http.js';
 import type { Logger } from './observability/logger.js';
 import { metricsText } from './observability/metrics.js';
@@ -42,8 +45,12 @@ export class Broker {
   readonly topics: TopicStore;
   readonly registry: BrokerRegistry;
   readonly partitionLog: PartitionLog;
-  /** Applies time retention to the partitions this broker leads (docs/architecture.md §4.3). */
+  /** Applies time and size retention to the partitions this broker leads (docs/architecture.md §4.3). */
   readonly retention: RetentionJob;
+  /** Rewrites small runs of the partitions this broker leads into larger objects (docs/architecture.md §4.5). */
+  readonly compaction: ObjectCompactionJob;
+  /** Deletes segment objects no run index references, on one broker at a time (docs/architecture.md §4.4). */
+  readonly objectGc: ObjectGcJob;
   readonly producerIds: ProducerIdAllocator;
   readonly groups: GroupCoordinator;
   readonly txns: TransactionCoordinator;
@@ -87,6 +94,7 @@ export class Broker {
       maxDecompressedBatchBytes: config.maxDecompressedBatchBytes,
       flushMs: config.flushMs,
       flushBytes: config.flushBytes,
+      commitDeadlineMs: config.commitDeadlineMs,
     });
     this.producerIds = new ProducerIdAllocator(this.redis);
     this.registry = new BrokerRegistry(
@@ -136,6 +144,27 @@ export class Broker {
       log: this.partitionLog,
       broker: config,
       intervalMs: config.logRetentionCheckIntervalMs,
+    });
+    this.compaction = new ObjectCompactionJob({
+      topics: this.topics,
+      // The same leader hint as retention: one live broker compacts each partition. Two for a
+      // moment while membership changes is harmless: the second swap finds its runs gone.
+      leads: (topicId, partition, rf) => placement.replicasFor(topicId, partition, rf, null)[0] === registry.nodeId,
+      log: this.partitionLog,
+      intervalMs: config.objectCompactionIntervalMs,
+      minAgeMs: config.objectCompactionMinAgeMs,
+      windowMs: config.objectCompactionWindowMs,
+      targetBytes: config.objectCompactionTargetBytes,
+    });
+    this.objectGc = new ObjectGcJob({
+      store: this.store,
+      topics: this.topics,
+      log: this.partitionLog,
+      state: new ObjectGcStore(this.redis),
+      // One broker at a time in the steady state; two during a membership change is safe (§4.4).
+      runsHere: () => placement.ownsJob(OBJECT_GC_JOB),
+      intervalMs: config.objectGcIntervalMs,
+      graceMs: config.objectGcGraceMs,
     });
     const isDraining = (): boolean => this.#draining;
     this.services = {
@@ -189,6 +218,8 @@ export class Broker {
     // stop() may have begun while this start was waiting: then no listener opens.
     if (this.#draining) return;
     this.retention.start(this.log);
+    if (this.config.objectCompaction) this.compaction.start(this.log);
+    this.objectGc.start(this.log);
 
     const listener = new KafkaListener(
       { ...this.config.listen, maxConnections: this.config.maxConnections, maxConnectionsPerIp: this.config.maxConnectionsPerIp },
@@ -201,6 +232,7 @@ export class Broker {
         metrics: () => this.metricsText(),
         started: () => this.#ready && !this.#draining,
         ready: () => this.#ready && !this.#draining && this.redis.status === 'ready',
+        topic: (name) => this.describeTopicStorage(name),
       });
       await this.#http.start(this.config.http.host, this.config.http.port);
     }
@@ -209,6 +241,30 @@ export class Broker {
       { listen: `${this.config.listen.host}:${this.listenPort}`, advertise: `${this.config.advertise.host}:${this.config.advertise.port}`, storage: this.store.url },
       'broker started',
     );
+  }
+
+  /**
+   * A topic's partitions with their offsets and storage (admin API `GET /api/v1/topics/<name>`),
+   * or null when there is no such topic.
+   */
+  async describeTopicStorage(name: string): Promise<object | null> {
+    const topic = await this.topics.byName(name);
+    if (!topic) return null;
+    const refs = Array.from({ length: topic.partitions }, (_, partition) => ({ topicId: topic.topicId, partition }));
+    const [usage, offsets] = await Promise.all([this.partitionLog.usage(refs), this.partitionLog.offsets(refs)]);
+    return {
+      name: topic.name,
+      topicId: topic.topicId,
+      partitions: refs.map((ref, i) => ({
+        partition: ref.partition,
+        logStart: offsets[i]!.logStart,
+        highWatermark: offsets[i]!.hw,
+        lastStable: offsets[i]!.lso,
+        storedBytes: usage[i]!.storedBytes,
+        objects: usage[i]!.objects,
+        runs: usage[i]!.runs,
+      })),
+    };
   }
 
   /** Counters in the Prometheus text format (served on /metrics). */
@@ -220,6 +276,8 @@ export class Broker {
       requestMemory: () => ({ inUse: this.requestBudget.inUse, capacity: this.requestBudget.capacity, waiting: this.requestBudget.waiting }),
       groupsOwned: () => this.groups.ownedGroups().length,
       retention: () => this.retention.stats(),
+      compaction: () => this.compaction.stats(),
+      objectGc: () => this.objectGc.stats(),
     });
   }
 
@@ -241,6 +299,8 @@ export class Broker {
     await this.txns.stop();
     // Before the drain: a retention pass is background work that no client waits for.
     await this.retention.stop();
+    await this.compaction.stop();
+    await this.objectGc.stop();
     const deadline = Date.now() + this.config.shutdownTimeoutMs;
     await this.partitionLog.drain();
     while ((this.#listener?.inflight ?? 0) > 0 && Date.now() < deadline) {

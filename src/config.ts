@@ -86,8 +86,26 @@ export interface BrokerConfig {
   maxPartitions: number;
   /** Topic `retention.ms` default: records older than this go (Kafka's log.retention.ms); -1 keeps them. */
   logRetentionMs: number;
+  /** Topic `retention.bytes` default: a partition's oldest runs go while the rest stays at least this size (Kafka's log.retention.bytes); -1 keeps them. */
+  logRetentionBytes: number;
   /** How often the retention job looks for records past their retention (Kafka's log.retention.check.interval.ms). */
   logRetentionCheckIntervalMs: number;
+  /** Whether this broker rewrites small runs into larger single-partition objects (docs/architecture.md §4.5). */
+  objectCompaction: boolean;
+  /** Time between the end of one object compaction cycle and the start of the next. */
+  objectCompactionIntervalMs: number;
+  /** Runs the compaction job has seen for less than this long are left alone. */
+  objectCompactionMinAgeMs: number;
+  /** A group of runs that could still grow is rewritten once its newest run was seen this long ago. */
+  objectCompactionWindowMs: number;
+  /** The size compaction merges runs up to; runs this big are left as they are. */
+  objectCompactionTargetBytes: number;
+  /** How often object garbage collection looks for unreferenced segment objects (on the one broker that runs it). */
+  objectGcIntervalMs: number;
+  /** How long a segment object stays unreferenced before garbage collection deletes it; above {@link commitDeadlineMs}. */
+  objectGcGraceMs: number;
+  /** The longest time from a flush's upload start to its commit; a later flush fails and its object is left to GC. */
+  commitDeadlineMs: number;
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'hostport' | 'url' | 'level';
@@ -153,7 +171,16 @@ export const BROKER_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxPartitionsPerTopic', flag: 'max-partitions-per-topic', kind: 'int', default: '10000', min: 1, max: 1000000, help: 'most partitions one topic may have' },
   { key: 'maxPartitions', flag: 'max-partitions', kind: 'int', default: '100000', min: 1, max: 10000000, help: 'most partitions in the cluster, over all topics' },
   { key: 'logRetentionMs', flag: 'log-retention-ms', kind: 'int', default: '604800000', min: -1, max: Number.MAX_SAFE_INTEGER, help: 'topic retention.ms default: batches older than this are deleted on delete-policy topics; -1 keeps them (Kafka log.retention.ms)' },
+  { key: 'logRetentionBytes', flag: 'log-retention-bytes', kind: 'int', default: '-1', min: -1, max: Number.MAX_SAFE_INTEGER, help: "topic retention.bytes default: on delete-policy topics a partition's oldest batches are deleted while the rest stays at least this size; -1 keeps them (Kafka log.retention.bytes)" },
   { key: 'logRetentionCheckIntervalMs', flag: 'log-retention-check-interval-ms', kind: 'int', default: '30000', min: 10, max: 2147483647, help: 'how often each broker applies retention to the partitions it leads (Kafka log.retention.check.interval.ms)' },
+  { key: 'objectCompaction', flag: 'object-compaction', kind: 'bool', default: 'true', help: 'rewrite small runs of the partitions this broker leads into larger single-partition objects' },
+  { key: 'objectCompactionIntervalMs', flag: 'object-compaction-interval-ms', kind: 'int', default: '30000', min: 10, max: 2147483647, help: 'time between the end of one object compaction cycle and the start of the next' },
+  { key: 'objectCompactionMinAgeMs', flag: 'object-compaction-min-age-ms', kind: 'int', default: '60000', min: 0, max: 2147483647, help: 'leave runs alone until the compaction job has seen them for this long (tailing readers read them from the write cache)' },
+  { key: 'objectCompactionWindowMs', flag: 'object-compaction-window-ms', kind: 'int', default: '600000', min: 0, max: 2147483647, help: 'rewrite runs that could still be merged with more once the newest was seen this long ago' },
+  { key: 'objectCompactionTargetBytes', flag: 'object-compaction-target-bytes', kind: 'int', default: String(64 * 1024 * 1024), min: 1024, max: 1024 * 1024 * 1024, help: 'size object compaction merges runs up to; larger runs are left as they are' },
+  { key: 'objectGcIntervalMs', flag: 'object-gc-interval-ms', kind: 'int', default: '60000', min: 10, max: 2147483647, help: 'how often object garbage collection lists the store and scans the run indexes (on one broker at a time)' },
+  { key: 'objectGcGraceMs', flag: 'object-gc-grace-ms', kind: 'int', default: '300000', min: 100, max: 2147483647, help: 'how long a segment object stays unreferenced before it is deleted; must exceed --commit-deadline-ms' },
+  { key: 'commitDeadlineMs', flag: 'commit-deadline-ms', kind: 'int', default: '60000', min: 100, max: 2147483647, help: "the longest a flush may take from its upload's start to its commit; a slower flush fails its produce requests (retriable)" },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', kind: 'int', default: '15000', min: 0, max: 600000, help: 'how long SIGTERM waits for in-flight work' },
 ];
 
@@ -281,6 +308,12 @@ export function parseBrokerConfig(args: readonly string[], env: NodeJS.ProcessEn
   if (config.queuedMaxRequestBytes < config.socketRequestMaxBytes) {
     throw new ConfigError(
       `--queued-max-request-bytes ${config.queuedMaxRequestBytes} is below --socket-request-max-bytes ${config.socketRequestMaxBytes}; raise it so the largest request fits`,
+    );
+  }
+  if (config.objectGcGraceMs <= config.commitDeadlineMs) {
+    // docs/architecture.md §4.4: GC may delete an object only once no commit can still name it.
+    throw new ConfigError(
+      `--object-gc-grace-ms ${config.objectGcGraceMs} is not greater than --commit-deadline-ms ${config.commitDeadlineMs}; raise the grace (by minutes, to cover clock differences) or lower the deadline`,
     );
   }
   if (config.numPartitions > config.maxPartitionsPerTopic) {

@@ -8,7 +8,7 @@
  * DEFAULT_CONFIG for a Kafka default Strata does not let you change).
  */
 import type { BrokerConfig, HostPort } from '../config.js';
-import { ConfigSource, ConfigType, TOPIC_CONFIGS } from './topic-configs.js';
+import { ConfigSource, ConfigType, TOPIC_CONFIGS, topicConfigDefaults } from './topic-configs.js';
 
 /** Config resource types (KIP-133; BROKER_LOGGER from KIP-412). */
 export const ConfigResourceType = {
@@ -105,7 +105,8 @@ export function brokerConfigs(config: BrokerConfig, nodeId: number): BrokerConfi
     const name = brokerNameOfTopicConfig(def.name);
     if (names.has(name)) continue;
     names.add(name);
-    entries.push({ name, value: def.defaultValue(config), type: def.type, source: def.defaultSource });
+    const { value, source } = topicConfigDefaults(def, config)[0]!;
+    entries.push({ name, value, type: def.type, source });
   }
   return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -89,6 +89,16 @@ export class Placement {
     return rendezvousOrder(topicId, partition, ids).slice(0, Math.max(1, Math.min(replicationFactor, ids.length)));
   }
 
+  /**
+   * Whether this broker runs the cluster-wide job `name` (object garbage collection): it wins
+   * rendezvous for the name among live brokers. Brokers that disagree about who is live may
+   * both run it for a while, so a job must be safe to run twice at once.
+   */
+  ownsJob(name: string): boolean {
+    const order = rendezvousOrder(`job:${name}`, 0, this.#brokers.live().map((b) => b.nodeId));
+    return order[0] === this.#brokers.nodeId;
+  }
+
   /** The node id Metadata names as controller: the lowest live one a client can see. */
   controllerId(zone: string | null): number {
     return this.brokersFor(zone)[0]?.nodeId ?? this.#brokers.nodeId;

@@ -1,11 +1,11 @@
 /**
  * The topic configurations Strata understands: name, type, default and validation. Anything
  * else is refused with INVALID_CONFIG (a silently ignored setting is worse than an error).
- * `retention.ms` acts on topics whose `cleanup.policy` contains `delete` (the retention job,
- * `src/log/retention.ts`); the other retention and compaction settings are recorded and shown
+ * `retention.ms` and `retention.bytes` act on topics whose `cleanup.policy` contains `delete`
+ * (the retention job, `src/log/retention.ts`); the compaction settings are recorded and shown
  * but have no effect yet, and segment sizes have no meaning for object storage.
  */
-import type { BrokerConfig } from '../config.js';
+import { BROKER_OPTIONS, type BrokerConfig } from '../config.js';
 
 /** DescribeConfigs config types (KIP-336). */
 export const ConfigType = {
@@ -37,6 +37,12 @@ export interface TopicConfigDef {
   defaultValue(broker: BrokerConfig): string;
   /** The source of the default: a broker setting or Kafka's built-in default. */
   defaultSource: (typeof ConfigSource)[keyof typeof ConfigSource];
+  /**
+   * For a default a broker flag sets where Kafka's is a built-in value: that value (the flag's
+   * own default). The default's source is then STATIC_BROKER_CONFIG when the flag is set to
+   * anything else, DEFAULT_CONFIG otherwise (see {@link topicConfigDefaults}).
+   */
+  kafkaDefault?: string;
   /** Returns an error message, or null when `value` is acceptable. */
   validate(value: string): string | null;
 }
@@ -57,6 +63,13 @@ function oneOf(values: readonly string[]): (v: string) => string | null {
 
 function fixed(value: string): () => string {
   return () => value;
+}
+
+/** The default of broker flag `flag`, as its row in the flag table gives it. */
+function flagDefault(flag: string): string {
+  const value = BROKER_OPTIONS.find((o) => o.flag === flag)?.default;
+  if (value === undefined) throw new Error(`broker flag --${flag} has no default`);
+  return value;
 }
 
 const DEFS: TopicConfigDef[] = [
@@ -103,14 +116,22 @@ const DEFS: TopicConfigDef[] = [
   },
   { name: 'min.compaction.lag.ms', type: ConfigType.LONG, defaultValue: fixed('0'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(0) },
   { name: 'min.insync.replicas', type: ConfigType.INT, defaultValue: fixed('1'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: intAtLeast(1) },
-  { name: 'retention.bytes', type: ConfigType.LONG, defaultValue: fixed('-1'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(-1) },
-  // Defaults to --log-retention-ms. The source stays DEFAULT_CONFIG (what DescribeConfigs has
-  // always reported): a source cannot yet tell a flag left at Kafka's default from one set.
+  // Default to --log-retention-bytes and --log-retention-ms; a flag set away from Kafka's
+  // default is a STATIC_BROKER_CONFIG default, as a server.properties setting is in Kafka.
+  {
+    name: 'retention.bytes',
+    type: ConfigType.LONG,
+    defaultValue: (b) => String(b.logRetentionBytes),
+    defaultSource: ConfigSource.DEFAULT_CONFIG,
+    kafkaDefault: flagDefault('log-retention-bytes'),
+    validate: longAtLeast(-1),
+  },
   {
     name: 'retention.ms',
     type: ConfigType.LONG,
     defaultValue: (b) => String(b.logRetentionMs),
     defaultSource: ConfigSource.DEFAULT_CONFIG,
+    kafkaDefault: flagDefault('log-retention-ms'),
     validate: longAtLeast(-1),
   },
   { name: 'segment.bytes', type: ConfigType.INT, defaultValue: fixed('1073741824'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: intAtLeast(14) },
@@ -137,6 +158,29 @@ export function validateTopicConfig(name: string, value: string | null): string 
   if (value === null) return null;
   const problem = def.validate(value);
   return problem ? `invalid value "${value}" for ${name}: ${problem}` : null;
+}
+
+/** One value a topic config's default falls back through, as a DescribeConfigs synonym carries it. */
+export interface DefaultSynonym {
+  value: string;
+  source: (typeof ConfigSource)[keyof typeof ConfigSource];
+}
+
+/**
+ * Where topic config `def`'s default comes from on this broker, most specific first; the
+ * first is the default in effect. A broker flag set away from Kafka's default gives two: the
+ * flag (STATIC_BROKER_CONFIG), then Kafka's default (DEFAULT_CONFIG), as Kafka lists a
+ * statically set broker config's synonyms. A flag given Kafka's default value counts as not
+ * set.
+ */
+export function topicConfigDefaults(def: TopicConfigDef, broker: BrokerConfig): DefaultSynonym[] {
+  const value = def.defaultValue(broker);
+  if (def.kafkaDefault === undefined) return [{ value, source: def.defaultSource }];
+  if (value === def.kafkaDefault) return [{ value, source: ConfigSource.DEFAULT_CONFIG }];
+  return [
+    { value, source: ConfigSource.STATIC_BROKER_CONFIG },
+    { value: def.kafkaDefault, source: ConfigSource.DEFAULT_CONFIG },
+  ];
 }
 
 /** A topic's effective value of `name`: its override, else the default. */

@@ -166,6 +166,28 @@ export class TopicStore {
     return [...this.#byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
+  /**
+   * Every topic, read straight from Redis now: not from the cache, nor from a load that began
+   * earlier. Object garbage collection needs a list taken after its scan began, which includes
+   * every topic created before; unlike the cache's load, a failed read of any topic fails the
+   * whole call rather than leaving that topic out.
+   */
+  async readAll(): Promise<TopicInfo[]> {
+    const names = await redisCall('read topics', () => this.#redis.hgetall(GLOBAL_KEYS.topics));
+    const entries = Object.entries(names);
+    const pipeline = this.#redis.pipeline();
+    for (const [, id] of entries) pipeline.hgetall(GLOBAL_KEYS.topic(id));
+    const rows = (await redisCall('read topics', () => pipeline.exec())) ?? [];
+    const out: TopicInfo[] = [];
+    entries.forEach(([name, id], i) => {
+      const [err, h] = rows[i] ?? [new Error(`no reply for topic ${id}`)];
+      if (err) throw mapRedisError(err, 'read topics');
+      const t = parseTopic(id, h as Record<string, string>);
+      if (t && t.name === name) out.push(t);
+    });
+    return out;
+  }
+
   /** Looks a topic up by name, reading Redis on a cache miss (another broker may have created it). */
   async byName(name: string): Promise<TopicInfo | null> {
     await this.#ensureLoaded();

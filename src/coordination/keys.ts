@@ -162,6 +162,11 @@ export const GLOBAL_KEYS = {
   /** Hash of one broker: host, port, zone, rack, startedAt. */
   broker: (nodeId: number): string => `{strata}:broker:${nodeId}`,
   nodeIdCounter: '{strata}:nodeid',
+  /**
+   * Hash: segment object key → when object garbage collection first found it unreferenced
+   * (ms since the epoch; docs/architecture.md §4.4).
+   */
+  gcUnreferenced: '{strata}:gc:unreferenced',
   /** Pub/sub channel announcing topic changes (payload: topic id). */
   topicsChanged: 'strata:topics-changed',
 } as const;

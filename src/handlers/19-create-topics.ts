@@ -19,7 +19,7 @@
  * `validateOnly` checks each topic against the cluster as it is.
  */
 import { ErrorCode, type CreateTopicsResponseCreatableTopicConfigs, type CreateTopicsResponseCreatableTopicResult } from '../../wire/index.js';
-import { ConfigSource, TOPIC_CONFIGS, effectiveTopicConfig } from '../cluster/topic-configs.js';
+import { ConfigSource, TOPIC_CONFIGS, effectiveTopicConfig, topicConfigDefaults } from '../cluster/topic-configs.js';
 import { toKafkaErrorCode } from '../errors.js';
 import type { Services } from './services.js';
 import type { TopicInfo } from '../cluster/topic-store.js';
@@ -31,7 +31,7 @@ function describeConfigs(services: Services, topic: TopicInfo): CreateTopicsResp
     name: def.name,
     value: effectiveTopicConfig(def.name, topic.configs, services.config),
     readOnly: false,
-    configSource: def.name in topic.configs ? ConfigSource.TOPIC_CONFIG : def.defaultSource,
+    configSource: def.name in topic.configs ? ConfigSource.TOPIC_CONFIG : topicConfigDefaults(def, services.config)[0]!.source,
     isSensitive: false,
   }));
 }

@@ -10,8 +10,10 @@
  * TOPIC resources list every topic config Strata understands (topic-configs.ts): the topic's
  * override (TOPIC_CONFIG) or the default with its source (DEFAULT_CONFIG, or
  * STATIC_BROKER_CONFIG when a broker flag sets it). Synonyms list the override, then the
- * default under its Kafka broker-level name (`retention.ms` → `log.retention.ms`). An unknown
- * topic is UNKNOWN_TOPIC_OR_PARTITION, an invalid name INVALID_TOPIC_EXCEPTION.
+ * default under its Kafka broker-level name (`retention.ms` → `log.retention.ms`): a flag set
+ * away from Kafka's default (`--log-retention-ms`) as STATIC_BROKER_CONFIG, followed by Kafka's
+ * default as DEFAULT_CONFIG. An unknown topic is UNKNOWN_TOPIC_OR_PARTITION, an invalid name
+ * INVALID_TOPIC_EXCEPTION.
  *
  * BROKER resources named by this broker's node id list its settings (config-resources.ts),
  * read-only. The empty name asks for the cluster-wide dynamic defaults: Strata has no dynamic
@@ -28,7 +30,7 @@ import {
   type DescribeConfigsResponseDescribeConfigsSynonym,
 } from '../../wire/index.js';
 import { ConfigResourceType, brokerConfigs, brokerNameOfTopicConfig, brokerResourceProblem } from '../cluster/config-resources.js';
-import { ConfigSource, TOPIC_CONFIGS } from '../cluster/topic-configs.js';
+import { ConfigSource, TOPIC_CONFIGS, topicConfigDefaults } from '../cluster/topic-configs.js';
 import { topicNameProblem, type TopicInfo } from '../cluster/topic-store.js';
 import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler } from './handler.js';
@@ -100,15 +102,15 @@ export const describeConfigsHandler = defineHandler({
         for (const def of TOPIC_CONFIGS.values()) {
           if (!include(def.name)) continue;
           const override = topic.configs[def.name];
-          const defaultValue = def.defaultValue(services.config);
+          const defaults = topicConfigDefaults(def, services.config);
           const synonyms: DescribeConfigsResponseDescribeConfigsSynonym[] = [];
           if (override !== undefined) synonyms.push({ name: def.name, value: override, source: ConfigSource.TOPIC_CONFIG });
-          synonyms.push({ name: brokerNameOfTopicConfig(def.name), value: defaultValue, source: def.defaultSource });
+          for (const s of defaults) synonyms.push({ name: brokerNameOfTopicConfig(def.name), value: s.value, source: s.source });
           const d: Described = {
             name: def.name,
-            value: override ?? defaultValue,
+            value: override ?? defaults[0]!.value,
             readOnly: false,
-            source: override !== undefined ? ConfigSource.TOPIC_CONFIG : def.defaultSource,
+            source: override !== undefined ? ConfigSource.TOPIC_CONFIG : defaults[0]!.source,
             type: def.type,
             synonyms,
           };

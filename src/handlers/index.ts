@@ -28,6 +28,7 @@ import { endTxnHandler } from './26-end-txn.js';
 import { txnOffsetCommitHandler } from './28-txn-offset-commit.js';
 import { describeConfigsHandler } from './32-describe-configs.js';
 import { alterConfigsHandler } from './33-alter-configs.js';
+import { describeLogDirsHandler } from './35-describe-log-dirs.js';
 import { createPartitionsHandler } from './37-create-partitions.js';
 import { deleteGroupsHandler } from './42-delete-groups.js';
 import { incrementalAlterConfigsHandler } from './44-incremental-alter-configs.js';
@@ -63,6 +64,7 @@ export const HANDLERS: readonly Handler[] = [
   txnOffsetCommitHandler,
   describeConfigsHandler,
   alterConfigsHandler,
+  describeLogDirsHandler,
   createPartitionsHandler,
   deleteGroupsHandler,
   incrementalAlterConfigsHandler,

@@ -71,6 +71,7 @@ export type LogService = Pick<
   | 'plan'
   | 'producers'
   | 'readPlanned'
+  | 'usage'
   | 'waitForCommit'
 >;
 

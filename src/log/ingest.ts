@@ -10,7 +10,8 @@
  * partition's batches in Redis. Uploads of consecutive flushes may overlap; commits happen
  * strictly in flush order (each is sent once the previous one was sent, without waiting for
  * its answer), so a partition's offsets follow arrival order. A produce is
- * answered only after its commit.
+ * answered only after its commit. A flush that would send its commit more than
+ * `--commit-deadline-ms` after its upload started fails instead (object GC relies on it, §4.4).
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -18,7 +19,9 @@ import type { RecordBatchView } from '../../wire/records/index.js';
 import type { BatchCommitResult, PartitionRef, PartitionStore } from './partition-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { BrokerTimeoutError } from '../errors.js';
 import type { ByteLru } from './cache.js';
+import { commitDeadlinePassed, DEFAULT_COMMIT_DEADLINE_MS } from './commit-deadline.js';
 import { buildSegment, SegmentPieces, type SegmentPart } from './segment.js';
 
 /** The outcome of one append: per batch, in the order given. */
@@ -44,6 +47,11 @@ export interface IngestOptions {
   flushBytes: number;
   /** Uploads allowed in flight at once; further flushes wait (bounding buffered memory). */
   maxConcurrentUploads?: number;
+  /**
+   * The longest time from the start of a flush's upload to sending its commit (default
+   * {@link DEFAULT_COMMIT_DEADLINE_MS}); a later flush fails instead (see commit-deadline.ts).
+   */
+  commitDeadlineMs?: number;
 }
 
 /** Called after every commit with the partitions whose high watermark moved. */
@@ -86,7 +94,7 @@ export class IngestBuffer {
     this.#store = store;
     this.#state = state;
     this.#writeCache = writeCache;
-    this.#opts = { maxConcurrentUploads: 4, ...opts };
+    this.#opts = { maxConcurrentUploads: 4, ...opts, commitDeadlineMs: opts.commitDeadlineMs ?? DEFAULT_COMMIT_DEADLINE_MS };
     this.#log = log;
   }
 
@@ -211,6 +219,7 @@ export class IngestBuffer {
     this.#commitSent = new Promise<void>((resolve) => (sent = resolve));
     try {
       await this.#acquireUpload();
+      const uploadStarted = performance.now();
       try {
         await this.#store.put(objectKey, pieces, { fresh: true });
       } finally {
@@ -242,6 +251,15 @@ export class IngestBuffer {
         });
         return { ref: p.ref, batches };
       });
+      // Past the deadline, object GC may already count the object as garbage: fail the flush
+      // (nothing acknowledged, producers retry) and leave the object to GC. The check and the
+      // send below are in one synchronous step.
+      const now = performance.now();
+      if (commitDeadlinePassed(uploadStarted, this.#opts.commitDeadlineMs, now)) {
+        throw new BrokerTimeoutError(
+          `flush of ${objectKey} reached its commit ${Math.round(now - uploadStarted)} ms after its upload started, past --commit-deadline-ms ${this.#opts.commitDeadlineMs}; not committed, the object is left to garbage collection`,
+        );
+      }
       // commit() writes its pipeline before returning, so the next flush may send right away.
       const committing = this.#state.commit(objectKey, commitInput);
       sent();

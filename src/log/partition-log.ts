@@ -3,31 +3,36 @@
  * §4). Handlers and coordinators append, read, look up offsets, delete records and ask about
  * producers and transactions here; behind it the ingest buffer writes segment objects, the
  * partition state in Redis assigns offsets and indexes runs, the reader serves bytes from the
- * caches and the object store, and the notifier wakes long-polls. Time retention moves the
+ * caches and the object store, and the notifier wakes long-polls. Retention moves the
  * log start here (the job that decides when is `retention.ts`); compaction and object garbage
  * collection belong here too.
  */
 import type { RecordBatchView } from '../../wire/records/index.js';
+import { ObjectNotFoundError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { ByteLru, type CacheStats } from './cache.js';
 import { IngestBuffer, type AppendOutcome } from './ingest.js';
 import { HighWatermarkNotifier, partitionKey } from './notifier.js';
+import { RunRewriter, type CompactionOutcome } from './object-compaction.js';
 import {
   type PartitionStore,
   type PartitionOffsets,
   type PartitionRef,
+  type PartitionUsage,
   type ProducerStateSummary,
+  type Run,
 } from './partition-store.js';
 import { LogReader, type ReadPlan, type ReadRequest, type ReadResult } from './reader.js';
-import type { RetentionOutcome } from './retention.js';
+import type { RetentionLimits, RetentionOutcome } from './retention.js';
 import type { SegmentPieces } from './segment.js';
 import { findInRun, type OffsetAndTimestamp } from './timestamps.js';
 
 export type { AppendOutcome } from './ingest.js';
-export type { PartitionOffsets, PartitionRef, ProducerStateSummary } from './partition-store.js';
+export type { CompactionOutcome } from './object-compaction.js';
+export type { PartitionOffsets, PartitionRef, PartitionUsage, ProducerStateSummary } from './partition-store.js';
 export type { ReadPlan, ReadRequest, ReadResult } from './reader.js';
-export type { RetentionOutcome } from './retention.js';
+export type { RetentionLimits, RetentionOutcome } from './retention.js';
 export type { OffsetAndTimestamp } from './timestamps.js';
 
 export interface PartitionLogOptions {
@@ -41,7 +46,17 @@ export interface PartitionLogOptions {
   maxDecompressedBatchBytes: number;
   flushMs: number;
   flushBytes: number;
+  /** The longest time from a flush's upload start to its commit (`--commit-deadline-ms`, §4.4). */
+  commitDeadlineMs?: number;
 }
+
+/**
+ * How many times a read is planned and tried when a run's object is missing: object GC may
+ * delete an object between a read's index lookup and its GET, once the index no longer
+ * references it (DeleteRecords, retention, compaction), and planning again finds where the
+ * records went, or that they are gone.
+ */
+const READ_ATTEMPTS = 3;
 
 /**
  * A place in one writer's queue of appends (see {@link PartitionLog.appendTurn}). `ready`
@@ -71,6 +86,7 @@ export class PartitionLog {
   /** Per writer (a connection), the tail of its queue of appends. */
   readonly #turns = new WeakMap<object, Promise<void>>();
   #ingest: IngestBuffer | null = null;
+  #rewriter: RunRewriter | null = null;
 
   constructor(opts: PartitionLogOptions) {
     this.#opts = opts;
@@ -85,7 +101,13 @@ export class PartitionLog {
    * this broker's long-polls directly and other brokers' through Redis.
    */
   start(nodeId: number, log: Logger): void {
-    const ingest = new IngestBuffer(this.#opts.store, this.#state, this.#writeCache, { nodeId, flushMs: this.#opts.flushMs, flushBytes: this.#opts.flushBytes }, log);
+    const ingest = new IngestBuffer(
+      this.#opts.store,
+      this.#state,
+      this.#writeCache,
+      { nodeId, flushMs: this.#opts.flushMs, flushBytes: this.#opts.flushBytes, commitDeadlineMs: this.#opts.commitDeadlineMs },
+      log,
+    );
     ingest.onCommit((updates) => {
       this.#notifier.notify(updates.map((u) => partitionKey(u.ref)));
       this.#state.publishHighWatermarks(updates).catch((err: unknown) => {
@@ -93,6 +115,13 @@ export class PartitionLog {
       });
     });
     this.#ingest = ingest;
+    this.#rewriter = new RunRewriter({
+      store: this.#opts.store,
+      state: this.#state,
+      cached: (run) => this.#writeCache.get(run.objectKey)?.range(run.byteStart, run.byteLength),
+      nodeId,
+      commitDeadlineMs: this.#opts.commitDeadlineMs,
+    });
   }
 
   get #writer(): IngestBuffer {
@@ -154,7 +183,7 @@ export class PartitionLog {
 
   /** Reads one partition from an offset, at most `maxBytes` (see {@link plan}). */
   read(req: ReadRequest): Promise<ReadResult> {
-    return this.#reader.read(req);
+    return this.#reader.read(req).catch((err: unknown) => this.#readAgain(err, req, req.maxBytes, req.minOneBatch));
   }
 
   /** The first step of a read: offsets and index entries, no record bytes. */
@@ -164,7 +193,25 @@ export class PartitionLog {
 
   /** Reads a planned partition within `maxBytes` (the first batch regardless with `minOneBatch`). */
   readPlanned(plan: ReadPlan, maxBytes: number, minOneBatch: boolean): Promise<ReadResult> {
-    return this.#reader.readPlanned(plan, maxBytes, minOneBatch);
+    return this.#reader.readPlanned(plan, maxBytes, minOneBatch).catch((err: unknown) => this.#readAgain(err, plan, maxBytes, minOneBatch));
+  }
+
+  /**
+   * After a read failed with `err`: when a run's object was missing, plans the read again from
+   * the same fetch offset and retries, up to {@link READ_ATTEMPTS} tries in all. A fetch
+   * offset now below the log start is answered OFFSET_OUT_OF_RANGE by the new plan, as
+   * usual; any other failure is rethrown.
+   */
+  async #readAgain(err: unknown, req: Pick<ReadRequest, 'ref' | 'fetchOffset' | 'readCommitted'>, maxBytes: number, minOneBatch: boolean): Promise<ReadResult> {
+    const again = { ref: req.ref, fetchOffset: req.fetchOffset, readCommitted: req.readCommitted };
+    for (let attempt = 2; err instanceof ObjectNotFoundError && attempt <= READ_ATTEMPTS; attempt++) {
+      try {
+        return await this.#reader.readPlanned(await this.#reader.plan(again), maxBytes, minOneBatch);
+      } catch (next) {
+        err = next;
+      }
+    }
+    throw err;
   }
 
   /**
@@ -195,6 +242,22 @@ export class PartitionLog {
     return run ? findInRun(this.#reader, run, run.maxTimestamp, true) : null;
   }
 
+  /**
+   * What each partition keeps (log start, hw, and the bytes, runs and segment objects of its
+   * run index), in input order: for describing topics and log directories.
+   */
+  usage(refs: readonly PartitionRef[]): Promise<PartitionUsage[]> {
+    return this.#state.usage(refs);
+  }
+
+  /**
+   * Calls `visit(i, run)` for every run indexed for `refs[i]` (object garbage collection's
+   * scan; see {@link PartitionStore.forEachRun} for what a concurrent change may do to it).
+   */
+  forEachRun(refs: readonly PartitionRef[], visit: (index: number, run: Run) => void): Promise<void> {
+    return this.#state.forEachRun(refs, visit);
+  }
+
   /** Aborted transactions overlapping [fromOffset, toOffset), for read_committed fetches. */
   abortedTransactions(ref: PartitionRef, fromOffset: number, toOffset: number): Promise<{ producerId: number; firstOffset: number }[]> {
     return this.#state.abortedTransactions(ref, fromOffset, toOffset);
@@ -218,21 +281,51 @@ export class PartitionLog {
   }
 
   /**
-   * Time retention (docs/architecture.md §4.3): moves the log start past every run whose
-   * batches all have a max timestamp below `cutoffMs`, stopping at the first run that has a
-   * newer batch, as Kafka deletes expired segments from the start of the log. Answers the log
+   * Retention (docs/architecture.md §4.3). By time (`cutoffMs`): moves the log start past
+   * every run whose batches all have a max timestamp below the cutoff, stopping at the first
+   * run that has a newer batch, as Kafka deletes expired segments from the start of the log.
+   * By size (`maxBytes`): moves it past the oldest runs while the runs left hold at least
+   * `maxBytes`. With both, the log start moves to the further of the two. Answers the log
    * start afterwards and whether this call moved it.
    *
-   * Reading the target and then deleting, in two steps, is safe without a script of its own:
-   * a committed run never changes, so a run found older than the cutoff stays so, and
-   * delete-records.lua only moves the log start forward (a target at or below it, say after a
-   * concurrent DeleteRecords or another broker's pass, changes nothing).
+   * Reading the targets and then deleting, in two steps, is safe without a script of its own:
+   * a committed run never changes, so a run found older than the cutoff stays so, newer runs
+   * only add to the size kept, and delete-records.lua only moves the log start forward (a
+   * target at or below it, say after a concurrent DeleteRecords or another broker's pass,
+   * changes nothing).
    */
-  async applyRetention(ref: PartitionRef, cutoffMs: number): Promise<RetentionOutcome> {
-    const { offsets, target } = await this.#state.retentionTarget(ref, cutoffMs);
+  async applyRetention(ref: PartitionRef, limits: RetentionLimits): Promise<RetentionOutcome> {
+    let offsets: PartitionOffsets;
+    let target = 0;
+    if (limits.cutoffMs !== undefined) ({ offsets, target } = await this.#state.retentionTarget(ref, limits.cutoffMs));
+    else [offsets] = (await this.#state.offsets([ref])) as [PartitionOffsets];
+    if (limits.maxBytes !== undefined) {
+      const keepFrom = await this.#state.sizeRetentionTarget(ref, limits.maxBytes);
+      if (keepFrom !== null) target = Math.max(target, keepFrom);
+    }
     if (target <= offsets.logStart) return { logStart: offsets.logStart, advanced: false };
     const { logStart } = await this.#state.deleteRecords(ref, target);
     return { logStart, advanced: logStart > offsets.logStart };
+  }
+
+  /**
+   * Up to `limit` runs whose last offset is ≥ `fromOffset`, in offset order, with the
+   * partition's offsets read first (every run lies below that hw): object compaction's view
+   * of the index.
+   */
+  indexedRuns(ref: PartitionRef, fromOffset: number, limit: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }> {
+    return this.#state.runsFrom(ref, fromOffset, limit);
+  }
+
+  /**
+   * Object compaction (docs/architecture.md §4.5): rewrites consecutive runs, as read by
+   * {@link indexedRuns}, into one segment object and swaps them for its one run in the index,
+   * unless the index changed underneath. Readers holding the old runs go on reading the old
+   * objects, which garbage collection keeps for its grace period.
+   */
+  compactRuns(ref: PartitionRef, runs: readonly Run[]): Promise<CompactionOutcome> {
+    if (!this.#rewriter) throw new Error('partition log not started');
+    return this.#rewriter.rewrite(ref, runs);
   }
 
   /** Forgets a deleted topic's partition. */

@@ -75,6 +75,18 @@ export interface PartitionOffsets {
   lso: number;
 }
 
+/** What a partition keeps, as {@link PartitionStore.usage} counts it from the run index. */
+export interface PartitionUsage {
+  logStart: number;
+  hw: number;
+  /** Bytes of the runs kept, in segment objects (a run straddling `logStart` counts whole). */
+  storedBytes: number;
+  /** Runs kept. */
+  runs: number;
+  /** Distinct segment objects holding them. */
+  objects: number;
+}
+
 /** A high-watermark change, as published on {@link HIGH_WATERMARK_CHANNEL}. */
 export interface HighWatermarkUpdate {
   ref: PartitionRef;
@@ -83,6 +95,13 @@ export interface HighWatermarkUpdate {
 
 /** Runs read per round trip when walking the index. */
 const SCAN_PAGE = 256;
+/** Runs read per partition and round trip when {@link PartitionStore.forEachRun} walks whole indexes. */
+const WALK_PAGE = 1024;
+/** Partitions whose index pages share one pipeline in {@link PartitionStore.forEachRun}. */
+const WALK_PARTITIONS = 128;
+
+/** Runs one retention-bytes.lua call reads at most: bounds how long it holds Redis. */
+const SIZE_WALK_RUNS = 2048;
 
 /** Values per batch in commit.lua's ARGV. */
 const ARGS_PER_BATCH = 9;
@@ -115,6 +134,14 @@ export function parseRun(member: string): Run {
     batchCount: Number(fields[5]),
     objectKey: fields[6],
   };
+}
+
+/**
+ * The idx member of a run, as commit.lua writes it: the inverse of {@link parseRun} (Lua's
+ * `%.0f` and JavaScript's `String` print a safe integer with the same digits).
+ */
+export function formatRun(run: Run): string {
+  return `${run.base}|${run.last}|${run.maxTimestamp}|${run.byteStart}|${run.byteLength}|${run.batchCount}|${run.objectKey}`;
 }
 
 /** Reads a meta hash field: absent means `absent`. */
@@ -327,6 +354,116 @@ export class PartitionStore {
     return { offsets: offsets!, target: run ? run.base : offsets!.hw };
   }
 
+  /**
+   * Where size retention would move the log start so that the partition keeps at least
+   * `maxBytes` (≥ 0): the base offset of the oldest run to keep — the first run, walking back
+   * from the newest, at which the runs' byte lengths add up to `maxBytes` — or null when all
+   * its runs together stay below it. Sizes are whole runs, a run straddling `logStart`
+   * included. The walk (retention-bytes.lua) reads at most {@link SIZE_WALK_RUNS} runs per
+   * call and goes on below the last run read.
+   */
+  async sizeRetentionTarget(ref: PartitionRef, maxBytes: number): Promise<number | null> {
+    const idx = partitionKeys(ref).idx;
+    let max = '+inf';
+    let sum = 0;
+    for (;;) {
+      const reply = (await this.#scripts.run({ script: 'retention-bytes', keys: [idx], args: [maxBytes, max, sum, SIZE_WALK_RUNS] })) as number[];
+      if (reply[0] === 1) return reply[1]!;
+      if (reply[0] === 0) return null;
+      max = `(${reply[1]}`;
+      sum = reply[2]!;
+    }
+  }
+
+  /**
+   * What each partition keeps, from its index, in input order: the runs from `logStart` below
+   * the hw (a run straddling `logStart` counted whole), their bytes and their distinct segment
+   * objects. Meta and the first page of every partition are read in one pipeline, then further
+   * pages of the partitions that have more, pipelined likewise.
+   */
+  async usage(refs: readonly PartitionRef[]): Promise<PartitionUsage[]> {
+    if (refs.length === 0) return [];
+    const out: PartitionUsage[] = [];
+    const objects: Set<string>[] = [];
+    const pipeline = this.#redis.pipeline();
+    for (const ref of refs) {
+      const k = partitionKeys(ref);
+      pipeline.hmget(k.meta, 'hw', 'logStart', 'lso');
+      pipeline.zrangebyscore(k.idx, '-inf', '+inf', 'LIMIT', 0, SCAN_PAGE);
+    }
+    let replies = (await redisCall('read usage', () => pipeline.exec())) ?? [];
+    /** Per partition with a full page, where its next page starts. */
+    let more: { i: number; after: number }[] = [];
+    const add = (i: number, members: string[]): void => {
+      const u = out[i]!;
+      let last = -1;
+      for (const member of members) {
+        const run = parseRun(member);
+        last = run.last;
+        // Runs committed after meta was read lie at or above its hw.
+        if (run.last < u.logStart || run.base >= u.hw) continue;
+        u.storedBytes += run.byteLength;
+        u.runs++;
+        objects[i]!.add(run.objectKey);
+      }
+      if (members.length === SCAN_PAGE) more.push({ i, after: last });
+    };
+    refs.forEach((_, i) => {
+      const [[metaErr, meta], [idxErr, members]] = [replies[2 * i]!, replies[2 * i + 1]!];
+      if (metaErr) throw mapRedisError(metaErr, 'read offsets');
+      if (idxErr) throw mapRedisError(idxErr, 'read runs');
+      const offsets = toOffsets(meta as (string | null)[]);
+      out.push({ logStart: offsets.logStart, hw: offsets.hw, storedBytes: 0, runs: 0, objects: 0 });
+      objects.push(new Set());
+      add(i, members as string[]);
+    });
+    while (more.length > 0) {
+      const round = more;
+      more = [];
+      const next = this.#redis.pipeline();
+      for (const { i, after } of round) next.zrangebyscore(partitionKeys(refs[i]!).idx, `(${after}`, '+inf', 'LIMIT', 0, SCAN_PAGE);
+      replies = (await redisCall('read usage', () => next.exec())) ?? [];
+      round.forEach(({ i }, j) => {
+        const [err, members] = replies[j]!;
+        if (err) throw mapRedisError(err, 'read runs');
+        add(i, members as string[]);
+      });
+    }
+    out.forEach((u, i) => (u.objects = objects[i]!.size));
+    return out;
+  }
+
+  /**
+   * Calls `visit(i, run)` for every run in the index of `refs[i]`, each index in offset order,
+   * reading pages of many partitions in one pipeline (object garbage collection's scan).
+   * Pages continue by score after the last run seen, not by rank: runs removed from the front
+   * meanwhile (DeleteRecords, retention) would shift ranks and make a rank walk skip runs that
+   * stay, whereas a run present for the whole walk is always visited (scores are last
+   * offsets, unique within a partition). A run added during the walk may or may not be.
+   */
+  async forEachRun(refs: readonly PartitionRef[], visit: (index: number, run: Run) => void): Promise<void> {
+    let todo: { index: number; after: string }[] = refs.map((_, index) => ({ index, after: '-inf' }));
+    while (todo.length > 0) {
+      const batch = todo.slice(0, WALK_PARTITIONS);
+      const next = todo.slice(WALK_PARTITIONS);
+      const pipeline = this.#redis.pipeline();
+      for (const c of batch) pipeline.zrangebyscore(partitionKeys(refs[c.index]).idx, c.after, '+inf', 'LIMIT', 0, WALK_PAGE);
+      const replies = (await redisCall('walk run index', () => pipeline.exec())) ?? [];
+      batch.forEach((c, i) => {
+        const [err, members] = replies[i] ?? [new Error('no reply')];
+        if (err) throw mapRedisError(err, 'walk run index');
+        let last = -1;
+        for (const member of members as string[]) {
+          const run = parseRun(member);
+          last = run.last;
+          visit(c.index, run);
+        }
+        if ((members as string[]).length === WALK_PAGE) next.push({ index: c.index, after: `(${last}` });
+      });
+      todo = next;
+    }
+  }
+
   /** The partition's newest run, or null when its index is empty. */
   async lastRun(ref: PartitionRef): Promise<Run | null> {
     const members = await redisCall('read last run', () => this.#redis.zrange(partitionKeys(ref).idx, -1, -1));
@@ -335,13 +472,27 @@ export class PartitionStore {
 
   /**
    * DeleteRecords: moves logStart to `max(logStart, target)` and drops the runs entirely below
-   * it. `target` -1 means hw. A target beyond hw answers OFFSET_OUT_OF_RANGE with the current
+   * it, and the aborted transactions whose abort marker is below it. `target` -1 means hw. A target beyond hw answers OFFSET_OUT_OF_RANGE with the current
    * logStart.
    */
   async deleteRecords(ref: PartitionRef, target: number): Promise<{ errorCode: number; logStart: number }> {
     const k = partitionKeys(ref);
-    const reply = (await this.#scripts.run({ script: 'delete-records', keys: [k.meta, k.idx, k.tidx], args: [target] })) as number[];
+    const reply = (await this.#scripts.run({ script: 'delete-records', keys: [k.meta, k.idx, k.tidx, k.aborted], args: [target] })) as number[];
     return { errorCode: reply[0], logStart: reply[1] };
+  }
+
+  /**
+   * Object compaction's index swap (docs/architecture.md §4.5, idx-swap.lua): replaces the
+   * consecutive runs `old` (as read from idx, in offset order) with `merged`, which covers
+   * exactly their offsets, and trims the time index to match, in one step. False when any of
+   * `old` is no longer in idx (retention, DeleteRecords or another compaction got there
+   * first); then nothing changed.
+   */
+  async swapRuns(ref: PartitionRef, old: readonly Run[], merged: Run): Promise<boolean> {
+    if (merged.objectKey.includes('|')) throw new Error(`object key "${merged.objectKey}" contains "|", which the run index uses as separator`);
+    const k = partitionKeys(ref);
+    const reply = await this.#scripts.run({ script: 'idx-swap', keys: [k.meta, k.idx, k.tidx], args: [formatRun(merged), ...old.map(formatRun)] });
+    return reply === 1;
   }
 
   /** Removes all of the partition's keys (topic deletion). */

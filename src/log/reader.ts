@@ -117,13 +117,18 @@ export class LogReader {
       return { errorCode: plan.errorCode, offsets, records: [], bytes: 0 };
     }
     let runs = plan.runs;
+    let from = plan.fetchOffset;
     // Small runs (low flush.ms) mean many index entries per fetch: keep looking up more runs
     // until the byte limit is reached or the log ends.
     for (;;) {
       const before = progress.bytes;
-      const more = await this.#readRuns(runs, plan.fetchOffset, maxBytes, upper, progress);
+      const more = await this.#readRuns(runs, from, maxBytes, upper, progress);
       if (more.stopped || runs.length < RUNS_PER_LOOKUP || progress.bytes === before || more.nextOffset >= upper) break;
-      runs = (await this.#state.runsFrom(plan.ref, more.nextOffset, RUNS_PER_LOOKUP)).runs;
+      // The next lookup reads the index afresh. If object compaction swapped runs in between
+      // (docs/architecture.md §4.5), its first run may be a merged one starting below `from`,
+      // whose leading batches this read has already taken: they are skipped up to `from`.
+      from = more.nextOffset;
+      runs = (await this.#state.runsFrom(plan.ref, from, RUNS_PER_LOOKUP)).runs;
       if (runs.length === 0) break;
     }
     return { errorCode: ErrorCode.NONE, offsets, records: progress.records, bytes: progress.bytes };

@@ -1,9 +1,10 @@
 /**
  * The retention job (docs/architecture.md §4.3): every `--log-retention-check-interval-ms`,
- * each broker applies time retention to the partitions whose leader hint it is, so every
- * partition is handled by one live broker. A topic's records go when their batches are older
- * than its `retention.ms` and its `cleanup.policy` contains `delete`; the partition log moves
- * the log start ({@link PartitionLog.applyRetention}), and from then on ListOffsets, Fetch and
+ * each broker applies retention to the partitions whose leader hint it is, so every partition
+ * is handled by one live broker. On a topic whose `cleanup.policy` contains `delete`, records
+ * go when their batches are older than its `retention.ms`, and the oldest go while the rest of
+ * the partition stays at least `retention.bytes`; the partition log moves the log start
+ * ({@link PartitionLog.applyRetention}), and from then on ListOffsets, Fetch and
  * DeleteRecords see the new log start as they see one DeleteRecords set.
  *
  * Applying retention is idempotent, so two brokers briefly both taking a partition while
@@ -13,6 +14,7 @@ import { effectiveTopicConfig } from '../cluster/topic-configs.js';
 import type { BrokerConfig } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import type { PartitionRef } from './partition-store.js';
+import { JobTimer } from './job-timer.js';
 
 /** What applying retention to one partition did. */
 export interface RetentionOutcome {
@@ -20,6 +22,17 @@ export interface RetentionOutcome {
   logStart: number;
   /** Whether this call moved it. */
   advanced: boolean;
+}
+
+/**
+ * What retention keeps of a partition; a limit left out does not apply. The log start moves
+ * as far as the stricter of the two asks.
+ */
+export interface RetentionLimits {
+  /** Time retention: runs whose batches all have a max timestamp below this go. */
+  cutoffMs?: number;
+  /** Size retention: the oldest runs go while the runs left hold at least this many bytes. */
+  maxBytes?: number;
 }
 
 /** What the job needs of a topic (the topic store's `TopicInfo` has it). */
@@ -42,12 +55,40 @@ export const DEFAULT_RETENTION_CONCURRENCY = 8;
  * is the topic's override, else `--log-retention-ms`.
  */
 export function retentionCutoffMs(configs: Readonly<Record<string, string>>, broker: BrokerConfig, nowMs: number): number | null {
-  const policies = effectiveTopicConfig('cleanup.policy', configs, broker).split(',');
-  if (!policies.some((p) => p.trim() === 'delete')) return null;
+  if (!deletes(configs, broker)) return null;
   // A LONG up to 2^63-1: as a number it loses precision, but a cutoff billions of years back
   // keeps everything all the same.
   const retentionMs = Number(effectiveTopicConfig('retention.ms', configs, broker));
   return retentionMs < 0 ? null : nowMs - retentionMs;
+}
+
+/**
+ * The size a topic's partitions are kept to: its `retention.bytes` (the topic's override, else
+ * `--log-retention-bytes`), or null when the topic keeps its records by size: its
+ * `cleanup.policy` lacks `delete`, or its `retention.bytes` is negative (-1, unlimited).
+ */
+export function retentionMaxBytes(configs: Readonly<Record<string, string>>, broker: BrokerConfig): number | null {
+  if (!deletes(configs, broker)) return null;
+  const maxBytes = Number(effectiveTopicConfig('retention.bytes', configs, broker));
+  return maxBytes < 0 ? null : maxBytes;
+}
+
+/** A topic's retention limits at `nowMs`, or null when it keeps everything. */
+export function retentionLimits(configs: Readonly<Record<string, string>>, broker: BrokerConfig, nowMs: number): RetentionLimits | null {
+  const cutoffMs = retentionCutoffMs(configs, broker, nowMs);
+  const maxBytes = retentionMaxBytes(configs, broker);
+  if (cutoffMs === null && maxBytes === null) return null;
+  const limits: RetentionLimits = {};
+  if (cutoffMs !== null) limits.cutoffMs = cutoffMs;
+  if (maxBytes !== null) limits.maxBytes = maxBytes;
+  return limits;
+}
+
+/** Whether a topic's `cleanup.policy` contains `delete`. */
+function deletes(configs: Readonly<Record<string, string>>, broker: BrokerConfig): boolean {
+  return effectiveTopicConfig('cleanup.policy', configs, broker)
+    .split(',')
+    .some((p) => p.trim() === 'delete');
 }
 
 /** What the job is given: where topics, leadership and the partition log come from. */
@@ -55,8 +96,8 @@ export interface RetentionJobOptions {
   topics: { all(): Promise<readonly RetentionTopic[]> };
   /** Whether this broker handles a partition: it is the partition's leader hint. */
   leads(topicId: string, partition: number, replicationFactor: number): boolean;
-  log: { applyRetention(ref: PartitionRef, cutoffMs: number): Promise<RetentionOutcome> };
-  /** For topic config defaults (`--log-retention-ms`). */
+  log: { applyRetention(ref: PartitionRef, limits: RetentionLimits): Promise<RetentionOutcome> };
+  /** For topic config defaults (`--log-retention-ms`, `--log-retention-bytes`). */
   broker: BrokerConfig;
   /** Time between the end of one cycle and the start of the next. */
   intervalMs: number;
@@ -78,7 +119,7 @@ export interface RetentionStats {
 interface Due {
   topic: string;
   ref: PartitionRef;
-  cutoffMs: number;
+  limits: RetentionLimits;
 }
 
 /** The periodic retention job of one broker. Start it once the broker knows its node id. */
@@ -87,14 +128,13 @@ export class RetentionJob {
   readonly #concurrency: number;
   readonly #now: () => number;
   #log: Logger | null = null;
-  #timer: NodeJS.Timeout | null = null;
-  #running: Promise<void> | null = null;
-  #stopped = false;
+  readonly #timer: JobTimer;
   #cycles = 0;
   #advances = 0;
 
   constructor(opts: RetentionJobOptions) {
     this.#opts = opts;
+    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce());
     this.#concurrency = Math.max(1, opts.concurrency ?? DEFAULT_RETENTION_CONCURRENCY);
     this.#now = opts.now ?? Date.now;
   }
@@ -102,37 +142,22 @@ export class RetentionJob {
   /** Schedules the first cycle one interval from now (nothing once stopped). */
   start(log: Logger): void {
     this.#log = log;
-    this.#schedule();
+    this.#timer.start();
   }
 
   /** Cancels the next cycle and waits for a running one, which stops after its in-flight partitions. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    await this.#running;
+    await this.#timer.stop();
   }
 
   stats(): RetentionStats {
     return { cycles: this.#cycles, logStartAdvances: this.#advances };
   }
 
-  #schedule(): void {
-    if (this.#stopped) return;
-    // The next cycle is timed from the end of this one, so cycles never overlap.
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.#running = this.runOnce().finally(() => {
-        this.#running = null;
-        this.#schedule();
-      });
-    }, this.#opts.intervalMs);
-    this.#timer.unref();
-  }
 
   /**
    * One cycle: applies retention to every partition this broker leads on a topic that
-   * deletes by time. Never rejects: a failure is logged once per cycle (with how many
+   * deletes by time or size. Never rejects: a failure is logged once per cycle (with how many
    * partitions failed) and the partitions are tried again next cycle.
    */
   async runOnce(): Promise<void> {
@@ -146,17 +171,17 @@ export class RetentionJob {
     }
     const due: Due[] = [];
     for (const t of topics) {
-      const cutoffMs = retentionCutoffMs(t.configs, this.#opts.broker, nowMs);
-      if (cutoffMs === null) continue;
+      const limits = retentionLimits(t.configs, this.#opts.broker, nowMs);
+      if (limits === null) continue;
       for (let p = 0; p < t.partitions; p++) {
-        if (this.#opts.leads(t.topicId, p, t.replicationFactor)) due.push({ topic: t.name, ref: { topicId: t.topicId, partition: p }, cutoffMs });
+        if (this.#opts.leads(t.topicId, p, t.replicationFactor)) due.push({ topic: t.name, ref: { topicId: t.topicId, partition: p }, limits });
       }
     }
 
     const failures: { topic: string; partition: number; err: string }[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
-      while (next < due.length && !this.#stopped) {
+      while (next < due.length && !this.#timer.stopped) {
         const d = due[next++]!;
         try {
           await this.#applyOne(d);
@@ -170,11 +195,11 @@ export class RetentionJob {
       // One line per cycle however many partitions failed: a Redis outage fails them all.
       this.#log?.warn({ ...failures[0], failed: failures.length, partitions: due.length }, 'retention could not be applied to some partitions; retrying next cycle');
     }
-    if (!this.#stopped) this.#cycles++;
+    if (!this.#timer.stopped) this.#cycles++;
   }
 
   async #applyOne(d: Due): Promise<void> {
-    const { advanced, logStart } = await this.#opts.log.applyRetention(d.ref, d.cutoffMs);
+    const { advanced, logStart } = await this.#opts.log.applyRetention(d.ref, d.limits);
     if (!advanced) return;
     this.#advances++;
     this.#log?.debug({ topic: d.topic, partition: d.ref.partition, logStart }, 'retention moved the log start');

@@ -2,6 +2,8 @@
  * The broker's counters in the Prometheus text format (served on /metrics by admin-http.ts).
  * Each source is read when scraped; nothing is kept between scrapes.
  */
+import type { ObjectGcStats } from '../log/object-gc.js';
+import type { ObjectCompactionStats } from '../log/object-compaction.js';
 import type { PartitionLogStats } from '../log/partition-log.js';
 import type { RetentionStats } from '../log/retention.js';
 import type { ObjectStoreStats } from '../storage/object-store.js';
@@ -14,6 +16,8 @@ export interface MetricSources {
   requestMemory(): { inUse: number; capacity: number; waiting: number };
   groupsOwned(): number;
   retention(): RetentionStats;
+  compaction(): ObjectCompactionStats;
+  objectGc(): ObjectGcStats;
 }
 
 export function metricsText(sources: MetricSources): string {
@@ -22,10 +26,15 @@ export function metricsText(sources: MetricSources): string {
   const conns = sources.connections();
   const memory = sources.requestMemory();
   const retention = sources.retention();
+  const compaction = sources.compaction();
+  const gc = sources.objectGc();
   const cpu = process.cpuUsage();
   const lines: [string, string, number][] = [
     ['strata_object_store_puts_total', 'counter', store.puts],
     ['strata_object_store_gets_total', 'counter', store.gets],
+    ['strata_object_store_heads_total', 'counter', store.heads],
+    ['strata_object_store_lists_total', 'counter', store.lists],
+    ['strata_object_store_deletes_total', 'counter', store.deletes],
     ['strata_object_store_bytes_written_total', 'counter', store.bytesWritten],
     ['strata_object_store_bytes_read_total', 'counter', store.bytesRead],
     ['strata_object_store_retries_total', 'counter', store.retries],
@@ -44,8 +53,38 @@ export function metricsText(sources: MetricSources): string {
     ['strata_groups_owned', 'gauge', sources.groupsOwned()],
     ['strata_retention_runs_total', 'counter', retention.cycles],
     ['strata_retention_log_start_advances_total', 'counter', retention.logStartAdvances],
+    ['strata_compaction_runs_total', 'counter', compaction.cycles],
+    ['strata_compaction_objects_written_total', 'counter', compaction.objectsWritten],
+    ['strata_compaction_bytes_rewritten_total', 'counter', compaction.bytesRewritten],
+    ['strata_compaction_runs_merged_total', 'counter', compaction.runsMerged],
+    ['strata_compaction_swaps_aborted_total', 'counter', compaction.swapsAborted],
+    ['strata_compaction_backlog_runs', 'gauge', compaction.backlogRuns],
+    ['strata_object_gc_runs_total', 'counter', gc.cycles],
+    ['strata_object_gc_deleted_objects_total', 'counter', gc.deletedObjects],
+    ['strata_object_gc_deleted_bytes_total', 'counter', gc.deletedBytes],
     ['process_cpu_seconds_total', 'counter', (cpu.user + cpu.system) / 1e6],
     ['process_resident_memory_bytes', 'gauge', process.memoryUsage().rss],
   ];
-  return lines.map(([name, type, value]) => `# TYPE ${name} ${type}\n${name} ${value}\n`).join('');
+  return lines.map(([name, type, value]) => `# TYPE ${name} ${type}\n${name} ${value}\n`).join('') + objectGcGauges(gc);
+}
+
+/**
+ * The gauges of the last object GC cycle, only on the broker that ran it (while another broker
+ * runs the job, this one shows none, so a sum over brokers counts each object once).
+ */
+function objectGcGauges(gc: ObjectGcStats): string {
+  const last = gc.last;
+  if (last === null) return '';
+  let text =
+    `# TYPE strata_objects_live gauge\nstrata_objects_live ${last.liveObjects}\n` +
+    `# TYPE strata_objects_live_bytes gauge\nstrata_objects_live_bytes ${last.liveBytes}\n` +
+    `# TYPE strata_object_gc_pending_objects gauge\nstrata_object_gc_pending_objects ${last.pendingObjects}\n` +
+    '# TYPE strata_topic_stored_bytes gauge\n';
+  for (const t of last.topics) text += `strata_topic_stored_bytes{topic="${labelValue(t.name)}"} ${t.storedBytes}\n`;
+  return text;
+}
+
+/** A label value escaped as the text format requires (topic names never need it, but be exact). */
+function labelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }

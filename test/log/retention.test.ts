@@ -72,7 +72,7 @@ describe('PartitionStore.retentionTarget', () => {
   it('is 0 for a partition that never had a record, and writes nothing there', async () => {
     const ref = freshPartition();
     expect(await state.retentionTarget(ref, Date.now())).toEqual({ offsets: { hw: 0, logStart: 0, lso: 0 }, target: 0 });
-    expect(await log.applyRetention(ref, Date.now())).toEqual({ logStart: 0, advanced: false });
+    expect(await log.applyRetention(ref, { cutoffMs: Date.now() })).toEqual({ logStart: 0, advanced: false });
     const k = partitionKeys(ref);
     expect(await redis.exists(k.meta, k.idx, k.tidx)).toBe(0);
   });
@@ -82,8 +82,8 @@ describe('PartitionLog.applyRetention', () => {
   it('moves the log start to the first run that is not wholly older, and then is a no-op', async () => {
     const ref = freshPartition();
     await runs(ref, [100, 200, 300, 400]);
-    expect(await log.applyRetention(ref, 250)).toEqual({ logStart: 20, advanced: true });
-    expect(await log.applyRetention(ref, 250)).toEqual({ logStart: 20, advanced: false });
+    expect(await log.applyRetention(ref, { cutoffMs: 250 })).toEqual({ logStart: 20, advanced: true });
+    expect(await log.applyRetention(ref, { cutoffMs: 250 })).toEqual({ logStart: 20, advanced: false });
     expect((await state.runsFrom(ref, 0, 10)).runs.map((r) => r.base)).toEqual([20, 30]);
     expect(await zsetWithScores(redis, partitionKeys(ref).tidx)).toEqual([
       ['19', '200'],
@@ -95,18 +95,18 @@ describe('PartitionLog.applyRetention', () => {
   it('keeps everything when no batch is older than the cutoff', async () => {
     const ref = freshPartition();
     await runs(ref, [100, 200]);
-    expect(await log.applyRetention(ref, 100)).toEqual({ logStart: 0, advanced: false });
+    expect(await log.applyRetention(ref, { cutoffMs: 100 })).toEqual({ logStart: 0, advanced: false });
     expect((await state.runsFrom(ref, 0, 10)).runs.map((r) => r.base)).toEqual([0, 10]);
   });
 
   it('moves the log start to the high watermark when everything is older', async () => {
     const ref = freshPartition();
     await runs(ref, [100, 300, 200]);
-    expect(await log.applyRetention(ref, 1000)).toEqual({ logStart: 30, advanced: true });
+    expect(await log.applyRetention(ref, { cutoffMs: 1000 })).toEqual({ logStart: 30, advanced: true });
     expect(await state.runsFrom(ref, 0, 10)).toEqual({ offsets: { hw: 30, logStart: 30, lso: 30 }, runs: [] });
     // Records committed afterwards are kept while they are newer than the cutoff.
     await state.commit('later', [{ ref, batches: [plain(0, 7, 4, 2000)] }]);
-    expect(await log.applyRetention(ref, 1000)).toEqual({ logStart: 30, advanced: false });
+    expect(await log.applyRetention(ref, { cutoffMs: 1000 })).toEqual({ logStart: 30, advanced: false });
     expect((await state.runsFrom(ref, 0, 10)).runs.map((r) => [r.base, r.last])).toEqual([[30, 34]]);
   });
 
@@ -116,9 +116,9 @@ describe('PartitionLog.applyRetention', () => {
     expect(await state.deleteRecords(ref, 25)).toEqual({ errorCode: 0, logStart: 25 });
     // Run 1 is gone; the first remaining batch at or after the cutoff is in run 2, which
     // straddles the log start: its base, 20, is below it, so nothing changes.
-    expect(await log.applyRetention(ref, 150)).toEqual({ logStart: 25, advanced: false });
+    expect(await log.applyRetention(ref, { cutoffMs: 150 })).toEqual({ logStart: 25, advanced: false });
     // A cutoff past run 2 moves the log start to run 3.
-    expect(await log.applyRetention(ref, 350)).toEqual({ logStart: 30, advanced: true });
+    expect(await log.applyRetention(ref, { cutoffMs: 350 })).toEqual({ logStart: 30, advanced: true });
     expect(await logStart(ref)).toBe(30);
   });
 
@@ -127,8 +127,8 @@ describe('PartitionLog.applyRetention', () => {
     await runs(ref, [100, 900, 200, 300, 250]);
     expect(await state.deleteRecords(ref, 20)).toEqual({ errorCode: 0, logStart: 20 });
     // tidx keeps the stale entry (19, 900); the remaining runs' own maxima decide.
-    expect(await log.applyRetention(ref, 280)).toEqual({ logStart: 30, advanced: true });
-    expect(await log.applyRetention(ref, 301)).toEqual({ logStart: 50, advanced: true });
+    expect(await log.applyRetention(ref, { cutoffMs: 280 })).toEqual({ logStart: 30, advanced: true });
+    expect(await log.applyRetention(ref, { cutoffMs: 301 })).toEqual({ logStart: 50, advanced: true });
   });
 });
 
@@ -200,7 +200,7 @@ describe('RetentionJob.runOnce', () => {
       },
       leads: () => true,
       log: {
-        applyRetention: (ref, cutoffMs) => (ref.topicId === 'x' ? Promise.reject(new Error('Redis is down')) : log.applyRetention(ref, cutoffMs)),
+        applyRetention: (ref, limits) => (ref.topicId === 'x' ? Promise.reject(new Error('Redis is down')) : log.applyRetention(ref, limits)),
       },
       broker,
       intervalMs: 60_000,

@@ -9,8 +9,8 @@ afterEach(async () => {
   http = null;
 });
 
-async function serve(routes: AdminRoutes): Promise<number> {
-  http = new AdminHttp(routes);
+async function serve(routes: Omit<AdminRoutes, 'topic'> & Partial<Pick<AdminRoutes, 'topic'>>): Promise<number> {
+  http = new AdminHttp({ topic: () => Promise.resolve(null), ...routes });
   await http.start('127.0.0.1', 0);
   return http.port!;
 }
@@ -40,6 +40,25 @@ describe('admin HTTP', () => {
   });
 
   it('has no port before start', () => {
-    expect(new AdminHttp({ metrics: () => '', started: () => false, ready: () => false }).port).toBeNull();
+    expect(new AdminHttp({ metrics: () => '', started: () => false, ready: () => false, topic: () => Promise.resolve(null) }).port).toBeNull();
+  });
+
+  it('serves GET /api/v1/topics/<name> as JSON: 200, 404 for no topic, 400 for a bad name, 503 on failure', async () => {
+    const asked: string[] = [];
+    const port = await serve({
+      metrics: () => '',
+      started: () => true,
+      ready: () => true,
+      topic: (name) => {
+        asked.push(name);
+        if (name === 'broken') return Promise.reject(new Error('Redis is unreachable'));
+        return Promise.resolve(name === 'a b' ? { name, partitions: [] } : null);
+      },
+    });
+    expect(await get(port, '/api/v1/topics/a%20b')).toEqual([200, '{"name":"a b","partitions":[]}\n', 'application/json']);
+    expect(await get(port, '/api/v1/topics/none')).toEqual([404, '{"error":"no topic \\"none\\""}\n', 'application/json']);
+    expect(await get(port, '/api/v1/topics/%E0%A4%A')).toEqual([400, '{"error":"\\"%E0%A4%A\\" is not a URL-encoded topic name"}\n', 'application/json']);
+    expect(await get(port, '/api/v1/topics/broken')).toEqual([503, '{"error":"Redis is unreachable"}\n', 'application/json']);
+    expect(asked).toEqual(['a b', 'none', 'broken']);
   });
 });
