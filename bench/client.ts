@@ -14,11 +14,20 @@ export function connectBench(port: number, host = '127.0.0.1'): Promise<WireClie
 }
 
 /** High watermarks of partitions 0..n-1 (ListOffsets v7, LATEST). */
-export async function highWatermarks(conn: WireClient, topic: string, partitions: number): Promise<number[]> {
+export function highWatermarks(conn: WireClient, topic: string, partitions: number): Promise<number[]> {
+  return listOffsets(conn, topic, partitions, -1n);
+}
+
+/** Log start offsets of partitions 0..n-1 (ListOffsets v7, EARLIEST). */
+export function logStartOffsets(conn: WireClient, topic: string, partitions: number): Promise<number[]> {
+  return listOffsets(conn, topic, partitions, -2n);
+}
+
+async function listOffsets(conn: WireClient, topic: string, partitions: number, timestamp: bigint): Promise<number[]> {
   const res = await conn.send(2, 7, {
     replicaId: -1,
     isolationLevel: 0,
-    topics: [{ name: topic, partitions: Array.from({ length: partitions }, (_, p) => ({ partitionIndex: p, currentLeaderEpoch: -1, timestamp: -1n, maxNumOffsets: 1 })) }],
+    topics: [{ name: topic, partitions: Array.from({ length: partitions }, (_, p) => ({ partitionIndex: p, currentLeaderEpoch: -1, timestamp, maxNumOffsets: 1 })) }],
     timeoutMs: 0,
   });
   const out = new Array<number>(partitions).fill(0);

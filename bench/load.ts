@@ -288,6 +288,8 @@ export interface FetchAllOptions {
   targets: number[];
   partitionMaxBytes: number;
   timeoutMs?: number;
+  /** Where each partition's read starts (default 0; e.g. the log starts after retention). */
+  startOffsets?: number[];
 }
 
 function fetchRequest(topic: string, partitions: { partition: number; fetchOffset: number }[], maxBytes: number, partitionMaxBytes: number, maxWaitMs: number): FetchRequest {
@@ -343,7 +345,7 @@ function walkBatches(records: Buffer, expectOffset: number): { bytes: number; re
 }
 
 /**
- * Reads every partition from offset 0 to its target with one fetch stream per partition
+ * Reads every partition from offset 0 (or its start offset) to its target with one fetch stream per partition
  * (Fetch v12, maxWaitMs 0), streams spread over the connections, all in parallel.
  */
 export async function fetchAll(opts: FetchAllOptions): Promise<FetchResult> {
@@ -358,7 +360,7 @@ export async function fetchAll(opts: FetchAllOptions): Promise<FetchResult> {
   const start = performance.now();
   const stream = async (partition: number): Promise<void> => {
     const conn = connections[partition % connections.length]!;
-    let offset = 0;
+    let offset = opts.startOffsets?.[partition] ?? 0;
     const target = targets[partition]!;
     while (offset < target) {
       if (performance.now() - start > timeoutMs) {

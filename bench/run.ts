@@ -21,6 +21,8 @@
  * broker (file store) under produce and fetch load and prints where its CPU time goes.
  *
  * Options: --quick, --seconds N, --storage file,s3rver, --flush-ms 5,250, --profile.
+ * `--lifecycle [--minutes N] [--off-minutes N]` runs the storage-lifecycle phase instead
+ * (bench/lifecycle.ts): a steady writer under retention, compaction and GC.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,6 +46,7 @@ import {
 } from './load.js';
 import { ProcessGroup, REPO_ROOT, cpuSecondsOf, machineBusySeconds, startBroker, startRedis, startS3rver, type BrokerProcess, type Metrics, type Service } from './processes.js';
 import { BROKER_NODE_FLAGS } from '../src/commands/broker.js';
+import { DEFAULT_LIFECYCLE, runLifecycle, type LifecycleOptions } from './lifecycle.js';
 
 type Storage = 'file' | 's3rver';
 
@@ -53,6 +56,8 @@ interface Options {
   storages: Storage[];
   flushMs: number[];
   profile: boolean;
+  /** Run the storage-lifecycle phase instead (bench/lifecycle.ts). */
+  lifecycle: LifecycleOptions | null;
   /** Wait up to this many seconds for other processes to leave the CPU before each configuration. */
   waitQuietSeconds: number;
 }
@@ -77,7 +82,8 @@ const E2E_RECORDS_PER_SEC = 1000;
 const WRITER_CACHE_BYTES = 4 * GiB;
 
 function parseOptions(argv: readonly string[]): Options {
-  const o: Options = { quick: false, seconds: 8, storages: ['file', 's3rver'], flushMs: [5, 250], profile: false, waitQuietSeconds: 0 };
+  const o: Options = { quick: false, seconds: 8, storages: ['file', 's3rver'], flushMs: [5, 250], profile: false, lifecycle: null, waitQuietSeconds: 0 };
+  const lifecycle = (): LifecycleOptions => (o.lifecycle ??= { ...DEFAULT_LIFECYCLE });
   let secondsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s, 2) as [string, string | undefined];
@@ -92,6 +98,17 @@ function parseOptions(argv: readonly string[]): Options {
         break;
       case '--profile':
         o.profile = true;
+        break;
+      case '--lifecycle':
+        lifecycle();
+        break;
+      case '--minutes':
+        lifecycle().minutes = Number(value());
+        if (!(lifecycle().minutes >= 1 && lifecycle().minutes <= 240)) throw new Error('--minutes must be 1 to 240');
+        break;
+      case '--off-minutes':
+        lifecycle().offMinutes = Number(value());
+        if (!(lifecycle().offMinutes >= 0 && lifecycle().offMinutes <= 240)) throw new Error('--off-minutes must be 0 to 240');
         break;
       case '--seconds':
         o.seconds = Number(value());
@@ -113,6 +130,7 @@ function parseOptions(argv: readonly string[]): Options {
       case '--help':
       case '-h':
         console.log('Usage: npm run bench -- [--quick] [--seconds N] [--storage file,s3rver] [--flush-ms 5,250] [--profile] [--wait-quiet SECONDS]');
+        console.log('       npm run bench -- --lifecycle [--minutes 15] [--off-minutes 4] [--storage file|s3rver]');
         process.exit(0);
         break;
       default:
@@ -120,6 +138,7 @@ function parseOptions(argv: readonly string[]): Options {
     }
   }
   if (o.quick && !secondsGiven) o.seconds = 3;
+  if (o.lifecycle) o.lifecycle.storage = o.storages[0]!;
   return o;
 }
 
@@ -777,6 +796,19 @@ async function runProfile(group: ProcessGroup, opts: Options): Promise<void> {
   log(`wrote bench/results/${base}.txt and the .cpuprofile files under bench/results/profiles/`);
 }
 
+async function runLifecyclePhase(group: ProcessGroup, opts: LifecycleOptions): Promise<void> {
+  const m = machine();
+  const started = new Date();
+  const { lines, runs } = await runLifecycle(group, opts);
+  const header = [`Strata lifecycle benchmark — ${started.toISOString()}`, `machine: ${m.nproc} cores (${m.cpu}), ${m.memoryGiB} GiB, ${m.os}; node ${m.node}; redis ${m.redis}`];
+  const all = [...header, ...lines];
+  console.log(all.join('\n'));
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(path.join(RESULTS, 'lifecycle.txt'), all.join('\n') + '\n');
+  writeFileSync(path.join(RESULTS, 'lifecycle.json'), JSON.stringify({ started: started.toISOString(), machine: m, options: opts, table: all, runs }, null, 2) + '\n');
+  log('wrote bench/results/lifecycle.txt and lifecycle.json');
+}
+
 async function main(): Promise<void> {
   let opts: Options;
   try {
@@ -788,6 +820,7 @@ async function main(): Promise<void> {
   const group = new ProcessGroup();
   try {
     if (opts.profile) await runProfile(group, opts);
+    else if (opts.lifecycle) await runLifecyclePhase(group, opts.lifecycle);
     else await runBenchmark(group, opts);
   } finally {
     await group.stopAll();

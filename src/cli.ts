@@ -1,8 +1,8 @@
 /**
  * The `strata` command line: parses argv, picks a command from an explicit table and runs it.
  *
- * Commands: `broker` (one production broker), `dev` (the one-command playground), `help` and
- * `version` (also `--help`/`-h`, `--version`/`-V`); each is one entry in {@link COMMANDS}. `bin/strata` calls {@link runAsProcess}; `node dist/src/cli.js …` runs it directly.
+ * Commands: `broker` (one production broker), `dev` (the one-command playground), `groups`
+ * and `topics` (what a cluster holds, over the Kafka protocol), `help` and `version` (also `--help`/`-h`, `--version`/`-V`); each is one entry in {@link COMMANDS}. `bin/strata` calls {@link runAsProcess}; `node dist/src/cli.js …` runs it directly.
  */
 
 import { readFileSync, realpathSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { runBroker } from './commands/broker.js';
 import { runDev } from './commands/dev.js';
 import { runGroups } from './commands/groups.js';
+import { runTopics } from './commands/topics.js';
 
 /** Where a command writes; the process streams by default, a buffer in tests. */
 export interface CliOutput {
@@ -121,6 +122,13 @@ const groupsCommand: Command = {
   run: (args, output) => runGroups(args, output),
 };
 
+const topicsCommand: Command = {
+  name: 'topics',
+  usage: 'topics list | describe <topic> [--bootstrap host:port] [--http host:port]',
+  summary: 'topics: partitions, log start, high watermark, stored bytes (and objects with --http)',
+  run: (args, output) => runTopics(args, output),
+};
+
 const brokerCommand: Command = {
   name: 'broker',
   usage: 'broker --redis URL --storage URL [options]',
@@ -129,7 +137,7 @@ const brokerCommand: Command = {
 };
 
 /** Every subcommand, in the order help lists them. */
-export const COMMANDS: readonly Command[] = [brokerCommand, devCommand, groupsCommand, helpCommand, versionCommand];
+export const COMMANDS: readonly Command[] = [brokerCommand, devCommand, groupsCommand, topicsCommand, helpCommand, versionCommand];
 
 
 /**

@@ -4,9 +4,10 @@
  * through the Kafka protocol from any broker (FindCoordinator, DescribeGroups, OffsetFetch,
  * ListOffsets), so it works against any Strata cluster the machine can reach.
  */
-import { ErrorCode, Reader, decodeConsumerProtocolAssignment, errorInfo } from '../../wire/index.js';
+import { ErrorCode, Reader, decodeConsumerProtocolAssignment } from '../../wire/index.js';
 import { WireClient } from '../harness/wire-client.js';
 import type { Output } from './broker.js';
+import { errorName, parseKafkaCliArgs, table } from './kafka-cli.js';
 
 interface PartitionLag {
   topic: string;
@@ -15,27 +16,6 @@ interface PartitionLag {
   committed: number;
   hw: number;
   lag: number | null;
-}
-
-function errorName(code: number): string {
-  return errorInfo(code)?.name ?? `error ${code}`;
-}
-
-function parseArgs(args: readonly string[]): { bootstrap: string; rest: string[]; json: boolean } | string {
-  let bootstrap = process.env.STRATA_BOOTSTRAP ?? '127.0.0.1:9092';
-  let json = false;
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--bootstrap' || a === '-b') {
-      const v = args[++i];
-      if (v === undefined) return `${a} needs host:port`;
-      bootstrap = v;
-    } else if (a.startsWith('--bootstrap=')) bootstrap = a.slice('--bootstrap='.length);
-    else if (a === '--json') json = true;
-    else rest.push(a);
-  }
-  return { bootstrap: bootstrap.split(',')[0]!, rest, json };
 }
 
 /** Decodes a consumer-protocol assignment into topic → partitions (empty when unreadable). */
@@ -89,13 +69,8 @@ async function describeGroup(client: WireClient, groupId: string): Promise<{ sta
   }
 }
 
-function table(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-}
-
 export async function runGroups(args: readonly string[], output: Output): Promise<number> {
-  const parsed = parseArgs(args);
+  const parsed = parseKafkaCliArgs(args);
   if (typeof parsed === 'string') {
     output.err(`strata groups: ${parsed}`);
     return 2;
