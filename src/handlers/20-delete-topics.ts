@@ -9,10 +9,10 @@
  * Deletion removes the topic's metadata first (name → id and the topic's hash, and its
  * partitions from the cluster's count that `--max-partitions` is checked against, in one
  * script), so no broker resolves the topic any more, then every partition's Redis state
- * (offsets, run index, producer state). The segment objects are left in the object store:
- * they also hold other partitions' bytes, and the lifecycle GC (not implemented yet) deletes
- * objects no partition references. A topic created again under the same name gets a new
- * topic id and starts empty.
+ * (offsets, run index, producer state). The segment objects are left in place, since they
+ * may hold other partitions' bytes too; object GC deletes each once no partition references
+ * it, a grace period later (docs/architecture.md §4.4). A topic created again under the same
+ * name gets a new topic id and starts empty.
  *
  * v6 entries follow Kafka's rules (ControllerApis.deleteTopics): an entry with neither name
  * nor id, or with both, is INVALID_REQUEST; a name or id given twice is answered once with

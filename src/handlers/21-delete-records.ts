@@ -10,10 +10,10 @@
  * one at or below the current log start changes nothing and answers the current one, as
  * Kafka does. Errors answer `lowWatermark` -1, as Kafka does.
  *
- * Index entries of runs wholly below the new log start are dropped at once; the segment
- * objects holding their bytes stay until the lifecycle GC (not implemented yet) deletes
- * objects no partition references. `timeoutMs` is not needed: the change is complete when
- * answered (there are no followers to wait for).
+ * Index entries of runs wholly below the new log start are dropped at once; object GC
+ * deletes the segment objects holding their bytes once no partition references them, a
+ * grace period later (docs/architecture.md §4.4). `timeoutMs` is not needed: the change is
+ * complete when answered (there are no followers to wait for).
  */
 import { ErrorCode, type DeleteRecordsResponseDeleteRecordsPartitionResult, type DeleteRecordsResponseDeleteRecordsTopicResult } from '../../wire/index.js';
 import { toKafkaErrorCode } from '../errors.js';

@@ -54,6 +54,15 @@ describe('DeleteTopics', () => {
     ]);
     expect(await lookup('delete-v0')).toEqual({ errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, partitions: 0 });
     expect(await partitionKeysLeft(topicId, 2)).toBe(0);
+    // No key of any kind names the topic any more (partition state, the topic record).
+    const left: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `*${topicId}*`, 'COUNT', 1000);
+      cursor = next;
+      left.push(...keys);
+    } while (cursor !== '0');
+    expect(left).toEqual([]);
   });
 
   it('a topic created again under a deleted name gets a new id and starts empty', async () => {
