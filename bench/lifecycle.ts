@@ -94,6 +94,9 @@ async function storeUsage(url: string): Promise<{ objects: number; bytes: number
   }
 }
 
+/** Compaction's window plus two of its intervals (see {@link lifecycleFlags}). */
+const COMPACTION_SETTLE_MS = 45_000 + 2 * 15_000;
+
 /** Broker flags: jobs scaled so that a few minutes show several cycles of each. */
 function lifecycleFlags(compaction: boolean): string[] {
   return [
@@ -158,11 +161,9 @@ async function runOnce(group: ProcessGroup, opts: LifecycleOptions, compaction: 
       await sampler;
       for (const c of conns) c.close();
       if (compaction) {
-        // Let compaction catch up with the last minute of writes before the catch-up read.
-        const deadline = performance.now() + 120_000;
-        while (performance.now() < deadline && ((await broker.metrics()).strata_compaction_backlog_runs ?? 0) > 0) {
-          await new Promise((r) => setTimeout(r, 1000));
-        }
+        // Runs join a group only once seen for the window: wait until the last writes are
+        // compacted too (the window plus two cycles), so the catch-up read is of compacted data.
+        await new Promise((r) => setTimeout(r, COMPACTION_SETTLE_MS));
       }
     } finally {
       await broker.stop();
