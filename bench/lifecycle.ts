@@ -19,7 +19,7 @@ import { buildProduceRequests, fetchAll, produceOpenLoop, type ProduceResult } f
 import { startBroker, startRedis, startS3rver, type Metrics, type ProcessGroup } from './processes.js';
 
 export interface LifecycleOptions {
-  /** Minutes of produce with compaction on. */
+  /** Minutes of produce with compaction on (0 skips that run). */
   minutes: number;
   /** Minutes of produce with compaction off (0 skips that run). */
   offMinutes: number;
@@ -197,7 +197,8 @@ async function runOnce(group: ProcessGroup, opts: LifecycleOptions, compaction: 
 
 /** Runs the lifecycle phase (compaction on, then off) and returns printable lines and the data. */
 export async function runLifecycle(group: ProcessGroup, opts: LifecycleOptions): Promise<{ lines: string[]; runs: LifecycleRun[] }> {
-  const runs = [await runOnce(group, opts, true, opts.minutes)];
+  const runs: LifecycleRun[] = [];
+  if (opts.minutes > 0) runs.push(await runOnce(group, opts, true, opts.minutes));
   if (opts.offMinutes > 0) runs.push(await runOnce(group, opts, false, opts.offMinutes));
   const lines: string[] = [
     `lifecycle: ${opts.storage} store, flush.ms ${FLUSH_MS}, ${PARTITIONS} partitions, ${opts.mbPerSec} MB/s offered (1 KiB records, LogAppendTime), retention.ms ${opts.retentionMs}`,
@@ -233,7 +234,7 @@ export async function runLifecycle(group: ProcessGroup, opts: LifecycleOptions):
       '',
     );
   }
-  if (runs.length === 2) {
+  if (runs.length === 2 && runs[0]!.compaction && !runs[1]!.compaction) {
     const cpuPerGb = (r: LifecycleRun): number => r.samples[r.samples.length - 1]!.brokerCpuSeconds / (r.produce.bytes / 1e9);
     lines.push(`compaction CPU: ${(cpuPerGb(runs[0]!) - cpuPerGb(runs[1]!)).toFixed(2)} broker s/GB (on minus off; GC runs in both)`);
   }

@@ -104,7 +104,7 @@ function parseOptions(argv: readonly string[]): Options {
         break;
       case '--minutes':
         lifecycle().minutes = Number(value());
-        if (!(lifecycle().minutes >= 1 && lifecycle().minutes <= 240)) throw new Error('--minutes must be 1 to 240');
+        if (!(lifecycle().minutes >= 0 && lifecycle().minutes <= 240)) throw new Error('--minutes must be 0 to 240');
         break;
       case '--off-minutes':
         lifecycle().offMinutes = Number(value());

@@ -22,6 +22,7 @@ import { PartitionLog } from './log/partition-log.js';
 import { PartitionStore } from './log/partition-store.js';
 import { RetentionJob } from './log/retention.js';
 import { ObjectCompactionJob } from './log/object-compaction.js';
+import { LogCleanerJob } from './log/log-cleaner.js';
 import { OBJECT_GC_JOB, ObjectGcJob } from './log/object-gc.js';
 import { ObjectGcStore } from './log/object-gc-store.js';
 import { AdminHttp } from './observability/admin-http.js';
@@ -29,7 +30,7 @@ import type { Logger } from './observability/logger.js';
 import { metricsText } from './observability/metrics.js';
 import { KafkaListener } from './server/listener.js';
 import { RequestBudget } from './server/request-budget.js';
-import { openObjectStore, type ObjectStore } from './storage/index.js';
+import { CountedObjectStore, openObjectStore, type ObjectStore } from './storage/index.js';
 import { TransactionCoordinator } from './txn/coordinator.js';
 import { ProducerIdAllocator } from './txn/producer-id-store.js';
 import { TxnStore } from './txn/txn-store.js';
@@ -49,6 +50,8 @@ export class Broker {
   readonly retention: RetentionJob;
   /** Rewrites small runs of the partitions this broker leads into larger objects (docs/architecture.md §4.5). */
   readonly compaction: ObjectCompactionJob;
+  /** Compacts the partitions this broker leads of topics with cleanup.policy compact (docs/architecture.md §4.6). */
+  readonly logCleaner: LogCleanerJob;
   /** Deletes segment objects no run index references, on one broker at a time (docs/architecture.md §4.4). */
   readonly objectGc: ObjectGcJob;
   readonly producerIds: ProducerIdAllocator;
@@ -60,6 +63,8 @@ export class Broker {
   readonly services: Services;
   #listener: KafkaListener | null = null;
   #http: AdminHttp | null = null;
+  /** Object GC's view of the store, counting its requests (LIST and DELETE). */
+  readonly #gcStore: CountedObjectStore;
   #draining = false;
   #ready = false;
 
@@ -84,6 +89,7 @@ export class Broker {
       redisDown = false;
     });
     this.store = openObjectStore(config.storageUrl);
+    this.#gcStore = new CountedObjectStore(this.store);
     this.topics = new TopicStore(this.redis, log);
     this.partitionLog = new PartitionLog({
       partitions: new PartitionStore(this.redis, { producerIdExpirationMs: config.producerIdExpirationMs }),
@@ -156,8 +162,19 @@ export class Broker {
       windowMs: config.objectCompactionWindowMs,
       targetBytes: config.objectCompactionTargetBytes,
     });
+    this.logCleaner = new LogCleanerJob({
+      topics: this.topics,
+      // The same leader hint again: one live broker cleans each partition; two for a moment
+      // while membership changes only make one's swaps find their runs gone.
+      leads: (topicId, partition, rf) => placement.replicasFor(topicId, partition, rf, null)[0] === registry.nodeId,
+      log: this.partitionLog,
+      broker: config,
+      intervalMs: config.logCleanerIntervalMs,
+      maxKeys: config.logCleanerMaxKeys,
+      targetBytes: config.objectCompactionTargetBytes,
+    });
     this.objectGc = new ObjectGcJob({
-      store: this.store,
+      store: this.#gcStore,
       topics: this.topics,
       log: this.partitionLog,
       state: new ObjectGcStore(this.redis),
@@ -219,6 +236,7 @@ export class Broker {
     if (this.#draining) return;
     this.retention.start(this.log);
     if (this.config.objectCompaction) this.compaction.start(this.log);
+    if (this.config.logCleaner) this.logCleaner.start(this.log);
     this.objectGc.start(this.log);
 
     const listener = new KafkaListener(
@@ -277,7 +295,9 @@ export class Broker {
       groupsOwned: () => this.groups.ownedGroups().length,
       retention: () => this.retention.stats(),
       compaction: () => this.compaction.stats(),
+      logCleaner: () => this.logCleaner.stats(),
       objectGc: () => this.objectGc.stats(),
+      jobStores: () => ({ ...this.partitionLog.stats().jobStores, 'object-gc': this.#gcStore.stats() }),
     });
   }
 
@@ -300,6 +320,7 @@ export class Broker {
     // Before the drain: a retention pass is background work that no client waits for.
     await this.retention.stop();
     await this.compaction.stop();
+    await this.logCleaner.stop();
     await this.objectGc.stop();
     const deadline = Date.now() + this.config.shutdownTimeoutMs;
     await this.partitionLog.drain();

@@ -100,6 +100,12 @@ export interface BrokerConfig {
   objectCompactionWindowMs: number;
   /** The size compaction merges runs up to; runs this big are left as they are. */
   objectCompactionTargetBytes: number;
+  /** Whether this broker runs the log cleaner on compacted topics' partitions it leads (docs/architecture.md §4.6). */
+  logCleaner: boolean;
+  /** Time between the end of one log cleaner cycle and the start of the next (Kafka's log.cleaner.backoff.ms). */
+  logCleanerIntervalMs: number;
+  /** Most keys one cleaner pass maps; a partition with more is cleaned a prefix at a time. */
+  logCleanerMaxKeys: number;
   /** How often object garbage collection looks for unreferenced segment objects (on the one broker that runs it). */
   objectGcIntervalMs: number;
   /** How long a segment object stays unreferenced before garbage collection deletes it; above {@link commitDeadlineMs}. */
@@ -178,6 +184,9 @@ export const BROKER_OPTIONS: readonly OptionSpec[] = [
   { key: 'objectCompactionMinAgeMs', flag: 'object-compaction-min-age-ms', kind: 'int', default: '60000', min: 0, max: 2147483647, help: 'leave runs alone until the compaction job has seen them for this long (tailing readers read them from the write cache)' },
   { key: 'objectCompactionWindowMs', flag: 'object-compaction-window-ms', kind: 'int', default: '600000', min: 0, max: 2147483647, help: 'rewrite runs that could still be merged with more once the newest was seen this long ago' },
   { key: 'objectCompactionTargetBytes', flag: 'object-compaction-target-bytes', kind: 'int', default: String(64 * 1024 * 1024), min: 1024, max: 1024 * 1024 * 1024, help: 'size object compaction merges runs up to; larger runs are left as they are' },
+  { key: 'logCleaner', flag: 'log-cleaner', kind: 'bool', default: 'true', help: 'compact the partitions this broker leads of topics whose cleanup.policy includes compact (Kafka log.cleaner.enable)' },
+  { key: 'logCleanerIntervalMs', flag: 'log-cleaner-interval-ms', kind: 'int', default: '15000', min: 10, max: 2147483647, help: 'time between the end of one log cleaner cycle and the start of the next (Kafka log.cleaner.backoff.ms)' },
+  { key: 'logCleanerMaxKeys', flag: 'log-cleaner-max-keys', kind: 'int', default: '1000000', min: 1000, max: 100000000, help: 'most keys one log cleaner pass maps in memory; a partition with more is cleaned a prefix per pass' },
   { key: 'objectGcIntervalMs', flag: 'object-gc-interval-ms', kind: 'int', default: '60000', min: 10, max: 2147483647, help: 'how often object garbage collection lists the store and scans the run indexes (on one broker at a time)' },
   { key: 'objectGcGraceMs', flag: 'object-gc-grace-ms', kind: 'int', default: '300000', min: 100, max: 2147483647, help: 'how long a segment object stays unreferenced before it is deleted; must exceed --commit-deadline-ms' },
   { key: 'commitDeadlineMs', flag: 'commit-deadline-ms', kind: 'int', default: '60000', min: 100, max: 2147483647, help: "the longest a flush may take from its upload's start to its commit; a slower flush fails its produce requests (retriable)" },

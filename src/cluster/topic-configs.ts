@@ -2,8 +2,9 @@
  * The topic configurations Strata understands: name, type, default and validation. Anything
  * else is refused with INVALID_CONFIG (a silently ignored setting is worse than an error).
  * `retention.ms` and `retention.bytes` act on topics whose `cleanup.policy` contains `delete`
- * (the retention job, `src/log/retention.ts`); the compaction settings are recorded and shown
- * but have no effect yet, and segment sizes have no meaning for object storage.
+ * (the retention job, `src/log/retention.ts`), the compaction settings on topics whose policy
+ * contains `compact` (the log cleaner, `src/log/log-cleaner.ts`); segment sizes have no meaning
+ * for object storage.
  */
 import { BROKER_OPTIONS, type BrokerConfig } from '../config.js';
 
@@ -113,6 +114,13 @@ const DEFS: TopicConfigDef[] = [
     defaultValue: fixed('CreateTime'),
     defaultSource: ConfigSource.DEFAULT_CONFIG,
     validate: oneOf(['CreateTime', 'LogAppendTime']),
+  },
+  {
+    name: 'min.cleanable.dirty.ratio',
+    type: ConfigType.DOUBLE,
+    defaultValue: fixed('0.5'),
+    defaultSource: ConfigSource.DEFAULT_CONFIG,
+    validate: (v) => (/^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v) && Number(v) >= 0 && Number(v) <= 1 ? null : 'must be a number from 0 to 1'),
   },
   { name: 'min.compaction.lag.ms', type: ConfigType.LONG, defaultValue: fixed('0'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: longAtLeast(0) },
   { name: 'min.insync.replicas', type: ConfigType.INT, defaultValue: fixed('1'), defaultSource: ConfigSource.DEFAULT_CONFIG, validate: intAtLeast(1) },

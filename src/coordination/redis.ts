@@ -246,6 +246,15 @@ export function luaScripts(): ReadonlyMap<string, LuaScript> {
   return loaded;
 }
 
+/**
+ * Redis's clock (TIME), in ms since the epoch. Commit deadlines and object GC's first
+ * sightings are measured on it, so no broker's clock enters their comparisons.
+ */
+export async function redisTimeMs(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redisCall('read the time', () => redis.time());
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
 /** One script invocation for {@link ScriptRunner.runMany}. */
 export interface ScriptCall {
   script: string;

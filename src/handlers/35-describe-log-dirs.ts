@@ -1,5 +1,7 @@
 /**
- * DescribeLogDirs (key 35), versions 1–4.
+ * DescribeLogDirs (key 35), versions 1–4. v0 is not served (Kafka 4.0 removed it, KIP-896);
+ * v2 is the first flexible version, v3 adds the top-level ErrorCode, v4 TotalBytes and
+ * UsableBytes (KIP-827).
  *
  * Strata has no log directories: every partition lives in the object store. A broker answers
  * with one pseudo directory, `strata://object-store`, listing the partitions it is a replica of
@@ -13,7 +15,6 @@
  * of which this broker is no replica, is left out, as Kafka leaves out replicas it does not host.
  */
 import { ErrorCode, type DescribeLogDirsResponseDescribeLogDirsTopic } from '../../wire/index.js';
-import { toKafkaErrorCode } from '../errors.js';
 import { defineHandler } from './handler.js';
 
 /** The one directory every broker reports. */
@@ -55,8 +56,9 @@ export const describeLogDirsHandler = defineHandler({
           isFutureKey: false,
         })),
       }));
-    } catch (err) {
-      errorCode = toKafkaErrorCode(err);
+    } catch {
+      // Kafka's answer for a directory it cannot read; the client may ask again.
+      errorCode = ErrorCode.KAFKA_STORAGE_ERROR;
     }
     return {
       throttleTimeMs: 0,

@@ -21,7 +21,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { BrokerTimeoutError } from '../errors.js';
 import type { ByteLru } from './cache.js';
-import { commitDeadlinePassed, DEFAULT_COMMIT_DEADLINE_MS } from './commit-deadline.js';
+import { commitByOnRedisClock, commitDeadlinePassed, DEFAULT_COMMIT_DEADLINE_MS } from './commit-deadline.js';
 import { buildSegment, SegmentPieces, type SegmentPart } from './segment.js';
 
 /** The outcome of one append: per batch, in the order given. */
@@ -220,6 +220,7 @@ export class IngestBuffer {
     try {
       await this.#acquireUpload();
       const uploadStarted = performance.now();
+      const commitBy = commitByOnRedisClock(() => this.#state.timeMs(), this.#opts.commitDeadlineMs);
       try {
         await this.#store.put(objectKey, pieces, { fresh: true });
       } finally {
@@ -227,6 +228,7 @@ export class IngestBuffer {
       }
       this.#flushes++;
       this.#writeCache.set(objectKey, new SegmentPieces(pieces));
+      const commitByMs = await commitBy;
       await previousSent;
       // The segment's chunk table already describes every batch (buildSegment read each
       // header once); the commit input is derived from it rather than read again.
@@ -261,12 +263,17 @@ export class IngestBuffer {
         );
       }
       // commit() writes its pipeline before returning, so the next flush may send right away.
-      const committing = this.#state.commit(objectKey, commitInput);
+      const committing = this.#state.commit(objectKey, commitInput, commitByMs);
       sent();
       const committed = await committing;
       const updates: { ref: PartitionRef; hw: number }[] = [];
       parts.forEach((p, i) => {
         const c = committed[i]!;
+        if (c.pastDeadline) {
+          const err = new BrokerTimeoutError(`commit of ${objectKey} reached Redis past its --commit-deadline-ms ${this.#opts.commitDeadlineMs}; not committed`);
+          for (const a of p.appends) a.reject(err);
+          return;
+        }
         updates.push({ ref: p.ref, hw: c.hw });
         let k = 0;
         for (const a of p.appends) {

@@ -11,10 +11,16 @@ export class JobTimer {
   #running: Promise<void> | null = null;
   #stopped = false;
 
-  /** @param cycle runs one cycle; it must not reject (jobs log their own failures). */
-  constructor(intervalMs: number, cycle: () => Promise<void>) {
+  readonly #onError: (err: unknown) => void;
+
+  /**
+   * @param cycle runs one cycle; jobs log their own failures, and anything that still escapes
+   *   goes to `onError` (the next cycle is scheduled all the same).
+   */
+  constructor(intervalMs: number, cycle: () => Promise<void>, onError: (err: unknown) => void = () => undefined) {
     this.#intervalMs = intervalMs;
     this.#cycle = cycle;
+    this.#onError = onError;
   }
 
   /** Whether {@link stop} was called: a running cycle checks it to end early. */
@@ -27,10 +33,12 @@ export class JobTimer {
     if (this.#stopped) return;
     this.#timeout = setTimeout(() => {
       this.#timeout = null;
-      this.#running = this.#cycle().finally(() => {
-        this.#running = null;
-        this.start();
-      });
+      this.#running = this.#cycle()
+        .catch((err: unknown) => this.#onError(err))
+        .finally(() => {
+          this.#running = null;
+          this.start();
+        });
     }, this.#intervalMs);
     this.#timeout.unref();
   }

@@ -22,7 +22,7 @@ import { splitBatches, type RecordBatchView } from '../../wire/records/index.js'
 import { BrokerTimeoutError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { StorageError, type ObjectStore } from '../storage/object-store.js';
-import { commitDeadlinePassed, DEFAULT_COMMIT_DEADLINE_MS } from './commit-deadline.js';
+import { commitByOnRedisClock, commitDeadlinePassed, DEFAULT_COMMIT_DEADLINE_MS } from './commit-deadline.js';
 import type { PartitionOffsets, PartitionRef, PartitionStore, Run } from './partition-store.js';
 import { buildSegment } from './segment.js';
 import { JobTimer } from './job-timer.js';
@@ -151,7 +151,7 @@ export interface CompactionOutcome {
 /** What a {@link RunRewriter} works with; the partition log supplies it. */
 export interface RunRewriterOptions {
   store: ObjectStore;
-  state: Pick<PartitionStore, 'swapRuns'>;
+  state: Pick<PartitionStore, 'swapRuns' | 'timeMs'>;
   /** A run's bytes when they are in memory already (the write cache), as whole batches. */
   cached(run: Run): Buffer[] | undefined;
   /** Goes into object keys, as the ingest buffer's do. */
@@ -163,8 +163,10 @@ export interface RunRewriterOptions {
 /**
  * Rewrites groups of consecutive runs of one partition into one segment object each, then
  * swaps the index. The object has a single chunk, its batches carry their real base offsets
- * (so it describes itself without Redis), and its key is
- * `data/<yyyy-mm-dd>/<nodeId>-<session>-c<seq>.seg`.
+ * (so it describes itself without Redis, and its run is indexed with `ownOffsets`), and its key
+ * is `data/<yyyy-mm-dd>/<nodeId>-<session>-c<seq>.seg`. Runs the log cleaner left gaps in or
+ * between are merged like any others: the merged run spans from the first one's base to the
+ * last one's last offset.
  */
 export class RunRewriter {
   readonly #opts: RunRewriterOptions;
@@ -178,14 +180,14 @@ export class RunRewriter {
   }
 
   /**
-   * Rewrites `runs` (at least two, consecutive, as read from the partition's index) into one
-   * object and swaps them for its run. Throws when a run's bytes cannot be read or do not hold
-   * exactly the batches the index says (nothing is written then).
+   * Rewrites `runs` (at least two, consecutive entries of the partition's index, in offset
+   * order) into one object and swaps them for its run. Throws when a run's bytes cannot be read
+   * or do not hold exactly the batches the index says (nothing is written then).
    */
   async rewrite(ref: PartitionRef, runs: readonly Run[]): Promise<CompactionOutcome> {
     if (runs.length < 2) throw new RangeError(`compaction needs at least two runs, got ${runs.length}`);
     for (let i = 1; i < runs.length; i++) {
-      if (runs[i]!.base !== runs[i - 1]!.last + 1) throw new RangeError(`runs ending at ${runs[i - 1]!.last} and starting at ${runs[i]!.base} are not consecutive`);
+      if (runs[i]!.base <= runs[i - 1]!.last) throw new RangeError(`runs ending at ${runs[i - 1]!.last} and starting at ${runs[i]!.base} are not in offset order`);
     }
     const bytes = await this.#read(runs);
     const batches: RecordBatchView[] = [];
@@ -205,16 +207,20 @@ export class RunRewriter {
       byteLength: chunk.byteLength,
       batchCount: batches.length,
       objectKey,
+      ownOffsets: true,
     };
     const uploadStarted = performance.now();
+    const commitBy = commitByOnRedisClock(() => this.#opts.state.timeMs(), this.#deadlineMs);
     await this.#opts.store.put(objectKey, layout.pieces, { fresh: true });
     // Past the deadline, garbage collection may already count the object as unreferenced
-    // garbage (commit-deadline.ts): leave it to GC rather than reference it now.
+    // garbage (commit-deadline.ts): leave it to GC rather than reference it now. The swap
+    // checks again on Redis's clock.
     if (commitDeadlinePassed(uploadStarted, this.#deadlineMs, performance.now())) {
       return { swapped: false, aborted: 'deadline', objectKey, bytes: merged.byteLength };
     }
-    const swapped = await this.#opts.state.swapRuns(ref, runs, merged);
-    return swapped ? { swapped, objectKey, bytes: merged.byteLength } : { swapped, aborted: 'index-changed', objectKey, bytes: merged.byteLength };
+    const result = await this.#opts.state.swapRuns(ref, runs, merged, await commitBy);
+    if (result === 'swapped') return { swapped: true, objectKey, bytes: merged.byteLength };
+    return { swapped: false, aborted: result === 'past-deadline' ? 'deadline' : 'index-changed', objectKey, bytes: merged.byteLength };
   }
 
   /**
@@ -240,17 +246,24 @@ export class RunRewriter {
 /**
  * The batches of one run, each given its real base offset (and leader epoch 0, as readers
  * see it), after checking that the bytes hold exactly the batches and offsets the index says.
- * Writing into cached bytes is what readers do too: a batch's offset never changes.
+ * Writing into cached bytes is what readers do too: a batch's offset never changes. An
+ * ownOffsets run's batches already carry theirs, in order within the run, perhaps with gaps.
  */
-function batchesOf(run: Run, pieces: readonly Buffer[]): RecordBatchView[] {
+export function batchesOf(run: Run, pieces: readonly Buffer[]): RecordBatchView[] {
   const views: RecordBatchView[] = [];
   let offset = run.base;
   let length = 0;
+  let inOrder = true;
   try {
     for (const piece of pieces) {
       length += piece.length;
       for (const view of splitBatches(piece)) {
-        view.setBaseOffset(offset);
+        if (run.ownOffsets) {
+          if (view.baseOffset < offset) inOrder = false;
+          offset = view.baseOffset;
+        } else {
+          view.setBaseOffset(offset);
+        }
         view.setPartitionLeaderEpoch(0);
         offset += view.lastOffsetDelta + 1;
         views.push(view);
@@ -260,7 +273,9 @@ function batchesOf(run: Run, pieces: readonly Buffer[]): RecordBatchView[] {
     if (!(err instanceof WireError)) throw err;
     throw new StorageError(`object ${run.objectKey} has no whole batches at ${run.byteStart}+${run.byteLength}: ${err.message}`, { cause: err });
   }
-  if (length !== run.byteLength || views.length !== run.batchCount || offset !== run.last + 1) {
+  // An ownOffsets run may end in a gap: its last batch ends at or before its last offset.
+  const endsRight = run.ownOffsets ? offset <= run.last + 1 && inOrder : offset === run.last + 1;
+  if (length !== run.byteLength || views.length !== run.batchCount || !endsRight) {
     throw new StorageError(
       `object ${run.objectKey} at ${run.byteStart}+${run.byteLength} holds ${length} bytes, ${views.length} batches and offsets ${run.base}..${offset - 1}; the index says ${run.byteLength} bytes, ${run.batchCount} batches and ${run.base}..${run.last}`,
     );
@@ -360,7 +375,7 @@ export class ObjectCompactionJob {
 
   constructor(opts: ObjectCompactionJobOptions) {
     this.#opts = opts;
-    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce());
+    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce(), (err) => this.#log?.warn({ err: (err as Error).message }, 'object compaction cycle failed; the next cycle tries again'));
     this.#concurrency = Math.max(1, opts.concurrency ?? DEFAULT_COMPACTION_CONCURRENCY);
     this.#maxRunsPerGroup = Math.max(2, opts.maxRunsPerGroup ?? MAX_RUNS_PER_GROUP);
     this.#now = opts.now ?? Date.now;

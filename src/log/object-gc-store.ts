@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { GLOBAL_KEYS } from '../coordination/keys.js';
-import { mapRedisError, redisCall } from '../coordination/redis.js';
+import { mapRedisError, redisCall, redisTimeMs } from '../coordination/redis.js';
 
 /** Fields sent per HSETNX pipeline or HDEL call, so one call never holds Redis long. */
 const CHUNK = 1000;
@@ -18,6 +18,11 @@ export class ObjectGcStore {
   /** @param redis the command client (see `createCommandClient`). */
   constructor(redis: Redis) {
     this.#redis = redis;
+  }
+
+  /** Redis's clock (TIME), in ms since the epoch: what first sightings are measured on. */
+  timeMs(): Promise<number> {
+    return redisTimeMs(this.#redis);
   }
 
   /** Every remembered object and when it was first found unreferenced. */

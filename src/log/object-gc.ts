@@ -15,15 +15,15 @@
  *    still finds it unreferenced.
  *
  * Why nothing referenced, or about to be, is deleted: references to an object are only ever
- * added by the commit that follows its upload (a flush, or compaction's index swap), and that
- * commit is sent within `--commit-deadline-ms` of the upload's start or not at all
- * (commit-deadline.ts). An object listed in step 1 had started its upload before `firstSeen`,
- * so every reference it will ever get was sent before `firstSeen + deadline`, which is before
- * any scan starting at `firstSeen + grace` (the grace exceeds the deadline; the difference
- * covers the time a sent commit may take to reach Redis and clock differences between
- * brokers). Such a scan therefore sees every reference that still exists, and references only
- * disappear afterwards. Readers that planned a read before a reference disappeared plan again
- * (partition-log.ts).
+ * added by the commit that follows its upload (a flush, or compaction's index swap), and the
+ * script that writes them refuses to run later than `--commit-deadline-ms` after the upload
+ * started, both times on Redis's clock (commit-deadline.ts). First sightings and scan starts
+ * are taken on the same clock. An object listed in step 1 had started its upload before
+ * `firstSeen`, so every reference it will ever get was written before `firstSeen + deadline`,
+ * which is before any scan starting at `firstSeen + grace` (the grace exceeds the deadline).
+ * Such a scan therefore sees every reference that still exists, and references only disappear
+ * afterwards. No broker's clock or pause enters the argument. Readers that planned a read
+ * before a reference disappeared plan again (partition-log.ts).
  *
  * Two brokers running cycles at once (while membership changes, both may think they own the
  * job) is safe by the same rule: each deletes only what its own scan found unreferenced, and
@@ -48,8 +48,11 @@ export const DEFAULT_OBJECT_GC_GRACE_MS = 300_000;
 /** Keys per delete request by default: S3's DeleteObjects takes up to 1000. */
 export const DEFAULT_GC_DELETE_BATCH = 1000;
 
-/** Delete requests per cycle by default; what is left waits for the next cycle. */
-export const DEFAULT_GC_DELETE_REQUESTS = 10;
+/**
+ * Delete requests per cycle by default; what is left waits for the next cycle. 100 × 1000
+ * keys a minute keeps up with many brokers flushing every few milliseconds.
+ */
+export const DEFAULT_GC_DELETE_REQUESTS = 100;
 
 /** What the job needs of a topic (the topic store's `TopicInfo` has it). */
 export interface GcTopic {
@@ -66,7 +69,7 @@ export interface ObjectGcJobOptions {
   /** The run index walk (the partition log's). */
   log: { forEachRun(refs: readonly PartitionRef[], visit: (index: number, run: Run) => void): Promise<void> };
   /** Where first sightings are remembered. */
-  state: Pick<ObjectGcStore, 'firstSeen' | 'remember' | 'forget'>;
+  state: Pick<ObjectGcStore, 'firstSeen' | 'remember' | 'forget' | 'timeMs'>;
   /** Whether this broker runs the job now (it wins rendezvous for {@link OBJECT_GC_JOB}). */
   runsHere(): boolean;
   /** Time between the end of one cycle and the start of the next. */
@@ -77,8 +80,12 @@ export interface ObjectGcJobOptions {
   deleteBatch?: number;
   /** Delete requests per cycle at most (default {@link DEFAULT_GC_DELETE_REQUESTS}). */
   maxDeleteRequests?: number;
-  /** The wall clock, ms since the epoch (tests drive it); shared by every broker's cycles. */
-  now?: () => number;
+  /**
+   * The clock of first sightings and scan starts, ms since the epoch: by default Redis's
+   * (`state.timeMs`), the clock the commit scripts check deadlines on, so brokers' clocks never
+   * enter the comparison (tests drive their own).
+   */
+  now?: () => number | Promise<number>;
 }
 
 /** One topic's share of the run index, from the last cycle. */
@@ -112,7 +119,7 @@ export interface ObjectGcStats {
 /** The periodic object GC of one broker; it runs cycles only while it owns the job. */
 export class ObjectGcJob {
   readonly #opts: ObjectGcJobOptions;
-  readonly #now: () => number;
+  readonly #now: () => number | Promise<number>;
   readonly #deleteBatch: number;
   readonly #maxDeleteRequests: number;
   #log: Logger | null = null;
@@ -124,8 +131,8 @@ export class ObjectGcJob {
 
   constructor(opts: ObjectGcJobOptions) {
     this.#opts = opts;
-    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce());
-    this.#now = opts.now ?? Date.now;
+    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce(), (err) => this.#log?.warn({ err: (err as Error).message }, 'object garbage collection cycle failed; the next cycle tries again'));
+    this.#now = opts.now ?? (() => opts.state.timeMs());
     this.#deleteBatch = Math.max(1, opts.deleteBatch ?? DEFAULT_GC_DELETE_BATCH);
     this.#maxDeleteRequests = Math.max(1, opts.maxDeleteRequests ?? DEFAULT_GC_DELETE_REQUESTS);
   }
@@ -171,12 +178,15 @@ export class ObjectGcJob {
     const { store, topics: topicSource, log, state, graceMs } = this.#opts;
     // 1. List first: everything the scan below may miss was uploaded before it began.
     const listed = new Map<string, number>();
-    for await (const o of store.list(SEGMENT_PREFIX)) listed.set(o.key, o.size);
-    if (this.#timer.stopped) return null;
+    for await (const o of store.list(SEGMENT_PREFIX)) {
+      // A large bucket takes many pages: stop promptly on shutdown.
+      if (this.#timer.stopped) return null;
+      listed.set(o.key, o.size);
+    }
 
     // 2. Scan every index. Topics are read after the scan began, so a topic created before
     // it (and holding any reference a deletion must respect) is among them.
-    const scanStartMs = this.#now();
+    const scanStartMs = await this.#now();
     const topics = await topicSource.readAll();
     const refs: PartitionRef[] = [];
     const topicOf: number[] = [];
@@ -194,7 +204,7 @@ export class ObjectGcJob {
       u.storedBytes += run.byteLength;
       u.runs++;
     });
-    const scanEndMs = this.#now();
+    const scanEndMs = await this.#now();
     if (this.#timer.stopped) return null;
 
     // 3. Compare with what earlier cycles (here or on another broker) remembered.

@@ -4,15 +4,17 @@
  * producers and transactions here; behind it the ingest buffer writes segment objects, the
  * partition state in Redis assigns offsets and indexes runs, the reader serves bytes from the
  * caches and the object store, and the notifier wakes long-polls. Retention moves the
- * log start here (the job that decides when is `retention.ts`); compaction and object garbage
- * collection belong here too.
+ * log start here (the job that decides when is `retention.ts`); compaction, the log cleaner
+ * and object garbage collection belong here too.
  */
 import type { RecordBatchView } from '../../wire/records/index.js';
 import { ObjectNotFoundError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { ObjectStore } from '../storage/object-store.js';
+import { CountedObjectStore } from '../storage/counted.js';
+import type { ObjectStore, ObjectStoreStats } from '../storage/object-store.js';
 import { ByteLru, type CacheStats } from './cache.js';
 import { IngestBuffer, type AppendOutcome } from './ingest.js';
+import { PartitionCleaner, type CleanerPolicy, type CleanOutcome } from './log-cleaner.js';
 import { HighWatermarkNotifier, partitionKey } from './notifier.js';
 import { RunRewriter, type CompactionOutcome } from './object-compaction.js';
 import {
@@ -30,6 +32,7 @@ import { findInRun, type OffsetAndTimestamp } from './timestamps.js';
 
 export type { AppendOutcome } from './ingest.js';
 export type { CompactionOutcome } from './object-compaction.js';
+export type { CleanerPolicy, CleanOutcome } from './log-cleaner.js';
 export type { PartitionOffsets, PartitionRef, PartitionUsage, ProducerStateSummary } from './partition-store.js';
 export type { ReadPlan, ReadRequest, ReadResult } from './reader.js';
 export type { RetentionLimits, RetentionOutcome } from './retention.js';
@@ -74,12 +77,17 @@ export interface PartitionLogStats {
   ingestPendingBytes: number;
   writeCache: CacheStats;
   blockCache: CacheStats;
+  /** Object-store requests of the background rewrites, apart from produce and fetch traffic. */
+  jobStores: { compaction: ObjectStoreStats; cleaner: ObjectStoreStats };
 }
 
 export class PartitionLog {
   readonly #opts: PartitionLogOptions;
   readonly #state: PartitionStore;
   readonly #writeCache: ByteLru<SegmentPieces>;
+  /** Object compaction's and the log cleaner's views of the store, counting their requests. */
+  readonly #compactionStore: CountedObjectStore;
+  readonly #cleanerStore: CountedObjectStore;
   readonly #blockCache: ByteLru;
   readonly #reader: LogReader;
   readonly #notifier = new HighWatermarkNotifier();
@@ -87,9 +95,12 @@ export class PartitionLog {
   readonly #turns = new WeakMap<object, Promise<void>>();
   #ingest: IngestBuffer | null = null;
   #rewriter: RunRewriter | null = null;
+  #cleaner: PartitionCleaner | null = null;
 
   constructor(opts: PartitionLogOptions) {
     this.#opts = opts;
+    this.#compactionStore = new CountedObjectStore(opts.store);
+    this.#cleanerStore = new CountedObjectStore(opts.store);
     this.#state = opts.partitions;
     this.#writeCache = new ByteLru<SegmentPieces>(opts.writeCacheBytes);
     this.#blockCache = new ByteLru(opts.blockCacheBytes);
@@ -116,10 +127,18 @@ export class PartitionLog {
     });
     this.#ingest = ingest;
     this.#rewriter = new RunRewriter({
-      store: this.#opts.store,
+      store: this.#compactionStore,
       state: this.#state,
       cached: (run) => this.#writeCache.get(run.objectKey)?.range(run.byteStart, run.byteLength),
       nodeId,
+      commitDeadlineMs: this.#opts.commitDeadlineMs,
+    });
+    this.#cleaner = new PartitionCleaner({
+      store: this.#cleanerStore,
+      state: this.#state,
+      cached: (run) => this.#writeCache.get(run.objectKey)?.range(run.byteStart, run.byteLength),
+      nodeId,
+      maxDecompressedBytes: this.#opts.maxDecompressedBatchBytes,
       commitDeadlineMs: this.#opts.commitDeadlineMs,
     });
   }
@@ -328,6 +347,17 @@ export class PartitionLog {
     return this.#rewriter.rewrite(ref, runs);
   }
 
+  /**
+   * The log cleaner (docs/architecture.md §4.6): one pass on the partition if it is due under
+   * `policy` — the latest record of each key kept, offsets kept — each rewritten group of runs
+   * swapped in unless the index changed underneath. Readers holding the old runs go on reading
+   * the old objects, which garbage collection keeps for its grace period.
+   */
+  cleanPartition(ref: PartitionRef, policy: CleanerPolicy): Promise<CleanOutcome> {
+    if (!this.#cleaner) throw new Error('partition log not started');
+    return this.#cleaner.clean(ref, policy);
+  }
+
   /** Forgets a deleted topic's partition. */
   deletePartition(ref: PartitionRef): Promise<void> {
     return this.#state.deletePartition(ref);
@@ -347,6 +377,7 @@ export class PartitionLog {
       ingestPendingBytes: this.#ingest?.pendingBytes ?? 0,
       writeCache: this.#writeCache.stats(),
       blockCache: this.#blockCache.stats(),
+      jobStores: { compaction: this.#compactionStore.stats(), cleaner: this.#cleanerStore.stats() },
     };
   }
 }

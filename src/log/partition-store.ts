@@ -8,7 +8,7 @@
  */
 import type { Redis } from 'ioredis';
 import { partitionKeys, HIGH_WATERMARK_CHANNEL, type PartitionRef } from '../coordination/keys.js';
-import { mapRedisError, redisCall, ScriptRunner, type ScriptCall } from '../coordination/redis.js';
+import { mapRedisError, redisCall, redisTimeMs, ScriptRunner, type ScriptCall } from '../coordination/redis.js';
 
 export type { PartitionRef } from '../coordination/keys.js';
 
@@ -40,6 +40,11 @@ export interface BatchCommitResult {
 
 /** One partition's result of {@link PartitionStore.commit}. */
 export interface PartitionCommitResult {
+  /**
+   * Set when Redis refused the commit because its commit-by time had passed: nothing was
+   * written for this partition (results empty, hw and logStart -1).
+   */
+  pastDeadline?: true;
   /** Per batch, in input order. */
   results: BatchCommitResult[];
   /** High watermark after the commit. */
@@ -53,7 +58,14 @@ export interface PartitionCommitInput {
   batches: BatchCommitInput[];
 }
 
-/** A run: contiguous accepted batches of one partition inside one segment object. */
+/**
+ * A run: adjacent batches of one partition inside one segment object, covering the offsets
+ * `base` to `last`. A run committed by a flush holds batches with consecutive offsets, its
+ * first at `base`: readers give each batch its offset by counting from there. A run written by
+ * object compaction or the log cleaner (docs/architecture.md §4.5, §4.6) has `ownOffsets`: its
+ * batches carry their real base offsets, and may leave gaps (records the cleaner removed)
+ * anywhere between `base` and `last`.
+ */
 export interface Run {
   /** First offset of the run. */
   base: number;
@@ -64,6 +76,28 @@ export interface Run {
   byteLength: number;
   batchCount: number;
   objectKey: string;
+  /**
+   * Set (true) when the batches carry their own base offsets, with gaps allowed; absent for a
+   * run of consecutive offsets. Stored as a negative batch count in the idx member.
+   */
+  ownOffsets?: true;
+}
+
+/** An aborted transaction of a partition: its producer, first offset and abort marker's offset. */
+export interface AbortedRange {
+  producerId: number;
+  firstOffset: number;
+  markerOffset: number;
+}
+
+/** What a log cleaner swap records besides the runs (see {@link PartitionStore.replaceRuns}). */
+export interface CleanerStateChange {
+  /** The new first dirty offset; never lowers the stored one. */
+  cleanedTo?: number;
+  /** When the earliest kept tombstone or marker may go; null removes it. */
+  cleanHorizon?: number | null;
+  /** Aborted transactions whose markers the rewrite removed. */
+  abortedRemoved?: readonly AbortedRange[];
 }
 
 /** A partition's offsets, from its meta hash. */
@@ -93,6 +127,9 @@ export interface HighWatermarkUpdate {
   hw: number;
 }
 
+/** Partitions whose usage one pipeline reads. */
+const USAGE_CHUNK = 128;
+
 /** Runs read per round trip when walking the index. */
 const SCAN_PAGE = 256;
 /** Runs read per partition and round trip when {@link PartitionStore.forEachRun} walks whole indexes. */
@@ -120,20 +157,42 @@ export interface ProducerStateSummary {
   lastCommitMs: number;
 }
 
-/** Parses an idx member `base|last|maxTimestamp|byteStart|byteLength|batchCount|objectKey`. */
+/**
+ * Parses an idx member `base|last|maxTimestamp|byteStart|byteLength|batchCount|objectKey`. A
+ * negative batchCount marks a run whose batches carry their own offsets ({@link Run.ownOffsets}).
+ */
+/**
+ * The idx member each parsed run was read from, exactly as stored: swaps name old runs by it,
+ * since formatting a parsed run again need not give the same string (a timestamp beyond 2^53
+ * prints differently in JavaScript and in Lua). Copies of a run are formatted afresh.
+ */
+const storedMembers = new WeakMap<Run, string>();
+
+/** The idx member of `run`: as stored when it was read from idx, else {@link formatRun}. */
+export function memberOf(run: Run): string {
+  return storedMembers.get(run) ?? formatRun(run);
+}
+
+/** What an index swap did (idx-swap.lua). */
+export type SwapResult = 'swapped' | 'index-changed' | 'past-deadline';
+
 export function parseRun(member: string): Run {
   const fields = member.split('|', 7);
   if (fields.length !== 7) throw new Error(`malformed run index entry "${member}"`);
   // objectKey is the last field and never contains '|', so split's limit cannot cut it short.
-  return {
+  const batchCount = Number(fields[5]);
+  const run: Run = {
     base: Number(fields[0]),
     last: Number(fields[1]),
     maxTimestamp: Number(fields[2]),
     byteStart: Number(fields[3]),
     byteLength: Number(fields[4]),
-    batchCount: Number(fields[5]),
+    batchCount: Math.abs(batchCount),
     objectKey: fields[6],
   };
+  if (batchCount < 0) run.ownOffsets = true;
+  storedMembers.set(run, member);
+  return run;
 }
 
 /**
@@ -141,7 +200,8 @@ export function parseRun(member: string): Run {
  * `%.0f` and JavaScript's `String` print a safe integer with the same digits).
  */
 export function formatRun(run: Run): string {
-  return `${run.base}|${run.last}|${run.maxTimestamp}|${run.byteStart}|${run.byteLength}|${run.batchCount}|${run.objectKey}`;
+  const count = run.ownOffsets ? -run.batchCount : run.batchCount;
+  return `${run.base}|${run.last}|${run.maxTimestamp}|${run.byteStart}|${run.byteLength}|${count}|${run.objectKey}`;
 }
 
 /** Reads a meta hash field: absent means `absent`. */
@@ -198,7 +258,9 @@ export class PartitionStore {
   /**
    * Commits one flush: for every partition, checks each batch's producer state and assigns
    * offsets, adding one index entry per run of adjacent accepted batches. One commit.lua call
-   * per partition, all in one pipeline; results in input order.
+   * per partition, all in one pipeline; results in input order. A partition whose script
+   * runs after `commitByMs` (Redis's clock; -1: no deadline) writes nothing and answers
+   * `pastDeadline`.
    *
    * The pipeline is written to the connection before this returns (the promise only waits for
    * the answers), so commits called one after another run in Redis in call order.
@@ -206,18 +268,19 @@ export class PartitionStore {
    * Throws `RedisUnavailableError` when Redis cannot be reached; then some partitions may or
    * may not have committed, and producers' retries resolve it through idempotence.
    */
-  async commit(objectKey: string, parts: readonly PartitionCommitInput[]): Promise<PartitionCommitResult[]> {
+  async commit(objectKey: string, parts: readonly PartitionCommitInput[], commitByMs = -1): Promise<PartitionCommitResult[]> {
     if (objectKey.includes('|')) throw new Error(`object key "${objectKey}" contains "|", which the run index uses as separator`);
     const now = Date.now();
     const expireBefore = now - this.#producerIdExpirationMs;
     const calls: ScriptCall[] = parts.map(({ ref, batches }) => {
       const k = partitionKeys(ref);
-      const args: (string | number)[] = new Array(4 + batches.length * ARGS_PER_BATCH);
+      const args: (string | number)[] = new Array(5 + batches.length * ARGS_PER_BATCH);
       args[0] = objectKey;
       args[1] = batches.length;
       args[2] = now;
       args[3] = expireBefore;
-      let at = 4;
+      args[4] = commitByMs;
+      let at = 5;
       for (const b of batches) {
         args[at++] = b.byteStart;
         args[at++] = b.byteLength;
@@ -234,6 +297,7 @@ export class PartitionStore {
     const replies = await this.#scripts.runMany(calls);
     return replies.map((reply, i) => {
       const flat = reply as number[];
+      if (flat.length === 1) return { pastDeadline: true, results: [], hw: -1, logStart: -1 };
       const n = parts[i].batches.length;
       const results: BatchCommitResult[] = new Array(n);
       for (let j = 0; j < n; j++) {
@@ -241,6 +305,11 @@ export class PartitionStore {
       }
       return { results, hw: flat[3 * n], logStart: flat[3 * n + 1] };
     });
+  }
+
+  /** Redis's clock (TIME), in ms since the epoch: the one clock commit deadlines use. */
+  timeMs(): Promise<number> {
+    return redisTimeMs(this.#redis);
   }
 
   /** Offsets of several partitions in one round trip (pipelined HMGETs), in input order. */
@@ -305,21 +374,22 @@ export class PartitionStore {
   async maxTimestampRun(ref: PartitionRef): Promise<Run | null> {
     const found = await this.#runByTimestamp(ref, 'max');
     if (found === null) return null;
-    if (found.run.last === found.tidxLast) return found.run;
-    // The run with the max was removed by DeleteRecords: the max of what remains needs a scan.
-    let best = found.run;
-    for await (const run of this.#runsAfter(ref, found.run.last)) {
-      if (run.maxTimestamp > best.maxTimestamp) best = run;
+    if (found.run.last === found.tidxLast && found.run.maxTimestamp === found.score) return found.run;
+    // The run with the max was removed (DeleteRecords, the log cleaner) or the cleaner lowered
+    // its max: the max of what remains may lie in any run, so scan them all.
+    let best: Run | null = null;
+    for await (const run of this.#runsAfter(ref, -1)) {
+      if (best === null || run.maxTimestamp > best.maxTimestamp) best = run;
     }
-    return best.maxTimestamp >= 0 ? best : null;
+    return best !== null && best.maxTimestamp >= 0 ? best : null;
   }
 
-  async #runByTimestamp(ref: PartitionRef, target: string): Promise<{ tidxLast: number; run: Run } | null> {
+  async #runByTimestamp(ref: PartitionRef, target: string): Promise<{ tidxLast: number; score: number; run: Run } | null> {
     const k = partitionKeys(ref);
     const reply = await this.#scripts.run({ script: 'run-by-timestamp', keys: [k.idx, k.tidx], args: [target] });
     if (!Array.isArray(reply)) return null;
-    const [tidxMember, idxMember] = reply as [string, string];
-    return { tidxLast: Number(tidxMember), run: parseRun(idxMember) };
+    const [tidxMember, idxMember, score] = reply as [string, string, string];
+    return { tidxLast: Number(tidxMember), score: Number(score), run: parseRun(idxMember) };
   }
 
   /** The runs after the one ending at `last`, in offset order, read in pages. */
@@ -382,6 +452,14 @@ export class PartitionStore {
    * pages of the partitions that have more, pipelined likewise.
    */
   async usage(refs: readonly PartitionRef[]): Promise<PartitionUsage[]> {
+    // A bounded number of partitions per round trip, so that describing a whole cluster
+    // (DescribeLogDirs with topics null) never builds one huge pipeline.
+    const out: PartitionUsage[] = [];
+    for (let i = 0; i < refs.length; i += USAGE_CHUNK) out.push(...(await this.#usageOf(refs.slice(i, i + USAGE_CHUNK))));
+    return out;
+  }
+
+  async #usageOf(refs: readonly PartitionRef[]): Promise<PartitionUsage[]> {
     if (refs.length === 0) return [];
     const out: PartitionUsage[] = [];
     const objects: Set<string>[] = [];
@@ -483,16 +561,46 @@ export class PartitionStore {
 
   /**
    * Object compaction's index swap (docs/architecture.md §4.5, idx-swap.lua): replaces the
-   * consecutive runs `old` (as read from idx, in offset order) with `merged`, which covers
-   * exactly their offsets, and trims the time index to match, in one step. False when any of
-   * `old` is no longer in idx (retention, DeleteRecords or another compaction got there
-   * first); then nothing changed.
+   * consecutive runs `old` (as read from idx, in offset order) with `merged`, which spans
+   * exactly their offsets, and trims the time index to match, in one step. 'index-changed'
+   * when any of `old` is no longer in idx (retention, DeleteRecords or another compaction got
+   * there first), 'past-deadline' when Redis's clock is past `commitByMs` (-1: none); then
+   * nothing changed.
    */
-  async swapRuns(ref: PartitionRef, old: readonly Run[], merged: Run): Promise<boolean> {
-    if (merged.objectKey.includes('|')) throw new Error(`object key "${merged.objectKey}" contains "|", which the run index uses as separator`);
+  async swapRuns(ref: PartitionRef, old: readonly Run[], merged: Run, commitByMs = -1): Promise<SwapResult> {
+    return this.replaceRuns(ref, old, merged, {}, commitByMs);
+  }
+
+  /**
+   * The log cleaner's index swap (docs/architecture.md §4.6, idx-swap.lua): replaces the
+   * consecutive runs `old` with `replacement` (spanning exactly their offsets), or with none,
+   * and in the same step records the partition's cleaner state and drops the aborted
+   * transactions whose markers the rewrite removed. `old` may be empty to record the state
+   * alone. 'index-changed' or 'past-deadline', with nothing changed, as {@link swapRuns}.
+   */
+  async replaceRuns(ref: PartitionRef, old: readonly Run[], replacement: Run | null, changes: CleanerStateChange, commitByMs = -1): Promise<SwapResult> {
+    if (replacement?.objectKey.includes('|')) throw new Error(`object key "${replacement.objectKey}" contains "|", which the run index uses as separator`);
     const k = partitionKeys(ref);
-    const reply = await this.#scripts.run({ script: 'idx-swap', keys: [k.meta, k.idx, k.tidx], args: [formatRun(merged), ...old.map(formatRun)] });
-    return reply === 1;
+    const args: (string | number)[] = [commitByMs, replacement ? formatRun(replacement) : '', old.length, ...old.map(memberOf)];
+    const aborted = changes.abortedRemoved ?? [];
+    if (changes.cleanedTo !== undefined || changes.cleanHorizon !== undefined || aborted.length > 0) {
+      args.push(changes.cleanedTo ?? '', changes.cleanHorizon === undefined ? '' : (changes.cleanHorizon ?? '-'));
+      for (const a of aborted) args.push(`${a.producerId}|${a.firstOffset}|${a.markerOffset}`);
+    }
+    const reply = await this.#scripts.run({ script: 'idx-swap', keys: [k.meta, k.idx, k.tidx, k.aborted], args });
+    return reply === 1 ? 'swapped' : reply === -1 ? 'past-deadline' : 'index-changed';
+  }
+
+  /**
+   * What the log cleaner keeps in the partition's meta hash, with its offsets: `cleanedTo`,
+   * the first offset no pass has cleaned yet (0 before the first), and `cleanHorizon`, when
+   * the earliest tombstone or transaction marker kept by the last pass may be removed (null:
+   * none is waiting).
+   */
+  async cleanerState(ref: PartitionRef): Promise<{ offsets: PartitionOffsets; cleanedTo: number; cleanHorizon: number | null }> {
+    const values = await redisCall('read cleaner state', () => this.#redis.hmget(partitionKeys(ref).meta, 'hw', 'logStart', 'lso', 'cleanedTo', 'cleanHorizon'));
+    const horizon = values[4];
+    return { offsets: toOffsets(values), cleanedTo: metaNumber(values[3], 0), cleanHorizon: horizon === null || horizon === undefined ? null : Number(horizon) };
   }
 
   /** Removes all of the partition's keys (topic deletion). */
@@ -532,6 +640,22 @@ export class PartitionStore {
       const [pid, first] = m.split('|');
       const firstOffset = Number(first);
       if (firstOffset < toOffset) out.push({ producerId: Number(pid), firstOffset });
+    }
+    return out;
+  }
+
+  /**
+   * Aborted transactions whose abort marker is at or after `fromOffset` and whose first offset
+   * is below `toOffset`, with their marker offsets, in marker order: the ranges whose records
+   * the log cleaner removes.
+   */
+  async abortedRanges(ref: PartitionRef, fromOffset: number, toOffset: number): Promise<AbortedRange[]> {
+    const members = await redisCall('read aborted transactions', () => this.#redis.zrangebyscore(partitionKeys(ref).aborted, fromOffset, '+inf'));
+    const out: AbortedRange[] = [];
+    for (const m of members) {
+      const [pid, first, marker] = m.split('|');
+      const firstOffset = Number(first);
+      if (firstOffset < toOffset) out.push({ producerId: Number(pid), firstOffset, markerOffset: Number(marker) });
     }
     return out;
   }

@@ -6,7 +6,9 @@
  * Base offsets are rewritten in place in the cached bytes. That is safe because a batch at a
  * given position of an object has exactly one offset for its whole life, so every reader
  * writes the same eight bytes; and neither baseOffset nor partitionLeaderEpoch is covered by
- * the batch CRC.
+ * the batch CRC. Runs with `ownOffsets` (written by object compaction and the log cleaner)
+ * already carry each batch's offset and leader epoch 0, and may have gaps: each batch is taken
+ * at the offset its header names (one test per batch on the path of ordinary runs).
  */
 import { ErrorCode } from '../../wire/index.js';
 import { BATCH_HEADER_SIZE, BATCH_LENGTH_OVERHEAD, BatchField } from '../../wire/records/index.js';
@@ -167,6 +169,8 @@ export class LogReader {
   async #takeFromBlocks(run: Run, fetchOffset: number, maxBytes: number, upper: number, progress: ReadProgress): Promise<boolean> {
     const bs = this.#blockSize;
     const end = run.byteStart + run.byteLength;
+    const own = run.ownOffsets === true;
+    /** The batch's offset; for an ownOffsets run, the lowest it can be until its header is read. */
     let offset = run.base;
     // The block the walk is in: batches inside it are read from it without another lookup
     // (or await); only a batch or header that crosses into the next block takes the slow path.
@@ -185,6 +189,7 @@ export class LogReader {
       const head = from + headLength <= block.length ? block.subarray(from, from + headLength) : await this.#bytesAt(run, at, headLength, false);
       const size = batchSizeAt(head, 0, end - at, run, at);
       const count = head.readInt32BE(BatchField.lastOffsetDelta) + 1;
+      if (own && (offset = ownOffsetAt(head, 0, offset, run, at)) >= upper) return true;
       if (offset + count > fetchOffset) {
         if (progress.bytes + size > maxBytes && !progress.minOne) return true;
         take(progress, from + size <= block.length ? block.subarray(from, from + size) : await this.#bytesAt(run, at, size, true), offset);
@@ -248,6 +253,7 @@ export class LogReader {
  * whether a limit stopped it.
  */
 function takeFromPieces(pieces: Buffer[], run: Run, fetchOffset: number, maxBytes: number, upper: number, progress: ReadProgress): boolean {
+  const own = run.ownOffsets === true;
   let offset = run.base;
   let pieceStart = run.byteStart;
   for (const data of pieces) {
@@ -255,6 +261,7 @@ function takeFromPieces(pieces: Buffer[], run: Run, fetchOffset: number, maxByte
       if (offset >= upper) return true;
       const size = batchSizeAt(data, pos, data.length - pos, run, pieceStart + pos);
       const count = data.readInt32BE(pos + BatchField.lastOffsetDelta) + 1;
+      if (own && (offset = ownOffsetAt(data, pos, offset, run, pieceStart + pos)) >= upper) return true;
       if (offset + count > fetchOffset) {
         if (progress.bytes + size > maxBytes && !progress.minOne) return true;
         take(progress, data.subarray(pos, pos + size), offset);
@@ -267,13 +274,29 @@ function takeFromPieces(pieces: Buffer[], run: Run, fetchOffset: number, maxByte
   return false;
 }
 
-/** Gives a returned batch its offset and the leader epoch clients see, and counts it. */
+/**
+ * Gives a returned batch its offset and the leader epoch clients see, and counts it. An
+ * ownOffsets run's batch already holds both: the same bytes are written again.
+ */
 function take(progress: ReadProgress, batch: Buffer, offset: number): void {
   writeBaseOffset(batch, offset);
   batch.writeInt32BE(0, BatchField.partitionLeaderEpoch);
   progress.records.push(batch);
   progress.bytes += batch.length;
   progress.minOne = false;
+}
+
+/**
+ * The base offset in the header of the batch at `pos` of `data` (byte `at` of the object), in
+ * an ownOffsets run: at least `after`, the offset following the previous batch (the run's base
+ * for the first), and within the run; anything else means a corrupt object or index.
+ */
+function ownOffsetAt(data: Buffer, pos: number, after: number, run: Run, at: number): number {
+  const offset = data.readInt32BE(pos + BatchField.baseOffset) * 2 ** 32 + data.readUInt32BE(pos + BatchField.baseOffset + 4);
+  if (offset < after || offset > run.last) {
+    throw new StorageError(`object ${run.objectKey} has a batch at byte ${at} with base offset ${offset}, outside ${after}..${run.last} (run ${run.byteStart}+${run.byteLength})`);
+  }
+  return offset;
 }
 
 /**

@@ -134,7 +134,7 @@ export class RetentionJob {
 
   constructor(opts: RetentionJobOptions) {
     this.#opts = opts;
-    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce());
+    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce(), (err) => this.#log?.warn({ err: (err as Error).message }, 'retention cycle failed; the next cycle tries again'));
     this.#concurrency = Math.max(1, opts.concurrency ?? DEFAULT_RETENTION_CONCURRENCY);
     this.#now = opts.now ?? Date.now;
   }

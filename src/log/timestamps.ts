@@ -41,6 +41,9 @@ export async function findInRun(
   let offset = run.base;
   const pieces = await reader.runBytes(run);
   for (const view of pieces.flatMap((piece) => splitBatches(piece))) {
+    // An ownOffsets run's batches name their offsets, with gaps between them; the others' are
+    // counted from the run's base.
+    if (run.ownOffsets) offset = view.baseOffset;
     const count = view.lastOffsetDelta + 1;
     if (view.maxTimestamp >= target && offset + count > minOffset) {
       let decoded: DecodedBatch;

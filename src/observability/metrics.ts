@@ -4,6 +4,7 @@
  */
 import type { ObjectGcStats } from '../log/object-gc.js';
 import type { ObjectCompactionStats } from '../log/object-compaction.js';
+import type { LogCleanerStats } from '../log/log-cleaner.js';
 import type { PartitionLogStats } from '../log/partition-log.js';
 import type { RetentionStats } from '../log/retention.js';
 import type { ObjectStoreStats } from '../storage/object-store.js';
@@ -17,7 +18,10 @@ export interface MetricSources {
   groupsOwned(): number;
   retention(): RetentionStats;
   compaction(): ObjectCompactionStats;
+  logCleaner(): LogCleanerStats;
   objectGc(): ObjectGcStats;
+  /** Object-store requests of each background job (object GC, compaction, the log cleaner). */
+  jobStores(): Record<string, ObjectStoreStats>;
 }
 
 export function metricsText(sources: MetricSources): string {
@@ -27,6 +31,7 @@ export function metricsText(sources: MetricSources): string {
   const memory = sources.requestMemory();
   const retention = sources.retention();
   const compaction = sources.compaction();
+  const cleaner = sources.logCleaner();
   const gc = sources.objectGc();
   const cpu = process.cpuUsage();
   const lines: [string, string, number][] = [
@@ -51,21 +56,35 @@ export function metricsText(sources: MetricSources): string {
     ['strata_request_memory_limit_bytes', 'gauge', memory.capacity],
     ['strata_request_memory_waiting_connections', 'gauge', memory.waiting],
     ['strata_groups_owned', 'gauge', sources.groupsOwned()],
-    ['strata_retention_runs_total', 'counter', retention.cycles],
+    ['strata_retention_cycles_total', 'counter', retention.cycles],
     ['strata_retention_log_start_advances_total', 'counter', retention.logStartAdvances],
-    ['strata_compaction_runs_total', 'counter', compaction.cycles],
+    ['strata_compaction_cycles_total', 'counter', compaction.cycles],
     ['strata_compaction_objects_written_total', 'counter', compaction.objectsWritten],
     ['strata_compaction_bytes_rewritten_total', 'counter', compaction.bytesRewritten],
     ['strata_compaction_runs_merged_total', 'counter', compaction.runsMerged],
     ['strata_compaction_swaps_aborted_total', 'counter', compaction.swapsAborted],
     ['strata_compaction_backlog_runs', 'gauge', compaction.backlogRuns],
-    ['strata_object_gc_runs_total', 'counter', gc.cycles],
+    ['strata_log_cleaner_cycles_total', 'counter', cleaner.cycles],
+    ['strata_log_cleaner_records_removed_total', 'counter', cleaner.recordsRemoved],
+    ['strata_log_cleaner_bytes_reclaimed_total', 'counter', cleaner.bytesReclaimed],
+    ['strata_log_cleaner_swaps_aborted_total', 'counter', cleaner.swapsAborted],
+    ['strata_object_gc_cycles_total', 'counter', gc.cycles],
     ['strata_object_gc_deleted_objects_total', 'counter', gc.deletedObjects],
     ['strata_object_gc_deleted_bytes_total', 'counter', gc.deletedBytes],
     ['process_cpu_seconds_total', 'counter', (cpu.user + cpu.system) / 1e6],
     ['process_resident_memory_bytes', 'gauge', process.memoryUsage().rss],
   ];
-  return lines.map(([name, type, value]) => `# TYPE ${name} ${type}\n${name} ${value}\n`).join('') + objectGcGauges(gc);
+  return lines.map(([name, type, value]) => `# TYPE ${name} ${type}\n${name} ${value}\n`).join('') + jobStoreCounters(sources.jobStores()) + objectGcGauges(gc);
+}
+
+/** Each background job's object-store requests by kind, labelled by job and request. */
+function jobStoreCounters(jobs: Record<string, ObjectStoreStats>): string {
+  const ops: [string, keyof ObjectStoreStats][] = [['put', 'puts'], ['get', 'gets'], ['head', 'heads'], ['list', 'lists'], ['delete', 'deletes']];
+  let text = '# TYPE strata_job_object_store_requests_total counter\n';
+  for (const [job, stats] of Object.entries(jobs)) {
+    for (const [op, field] of ops) text += `strata_job_object_store_requests_total{job="${labelValue(job)}",op="${op}"} ${stats[field]}\n`;
+  }
+  return text;
 }
 
 /**

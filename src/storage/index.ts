@@ -9,6 +9,7 @@ import type { ObjectStore } from './object-store.js';
 import { S3ObjectStore, type S3ObjectStoreOptions } from './s3.js';
 
 export * from './object-store.js';
+export { CountedObjectStore } from './counted.js';
 export { FileObjectStore, TEMP_FILE_PREFIX, fileStoreRoot, type FileObjectStoreOptions } from './file.js';
 export {
   FaultController,

@@ -330,7 +330,7 @@ describe('ObjectCompactionJob', () => {
 });
 
 describe('idx-swap.lua', () => {
-  it('changes nothing and answers false when an old run is gone (DeleteRecords in between)', async () => {
+  it('changes nothing and answers index-changed when an old run is gone (DeleteRecords in between)', async () => {
     const ref = freshPartition();
     await produce([ref], 0, 5);
     const runs = await runsOf(ref);
@@ -339,13 +339,43 @@ describe('idx-swap.lua', () => {
     const idx = await zsetWithScores(redis, k.idx);
     const tidx = await zsetWithScores(redis, k.tidx);
     const merged: Run = { ...runs[0]!, last: runs[2]!.last, byteLength: 3 * runs[0]!.byteLength, batchCount: 3, objectKey: 'data/never-written.seg' };
-    expect(await state.swapRuns(ref, runs.slice(0, 3), merged)).toBe(false);
+    expect(await state.swapRuns(ref, runs.slice(0, 3), merged)).toBe('index-changed');
     expect(await zsetWithScores(redis, k.idx)).toEqual(idx);
     expect(await zsetWithScores(redis, k.tidx)).toEqual(tidx);
     // Through the partition log: the object is written, the swap is not applied.
     const outcome = await writer.compactRuns(ref, runs.slice(0, 3));
     expect(outcome).toMatchObject({ swapped: false, aborted: 'index-changed', bytes: 3 * runs[0]!.byteLength });
     expect(await zsetWithScores(redis, k.idx)).toEqual(idx);
+  });
+
+  it('changes nothing and answers past-deadline once Redis\'s clock is past the commit-by time', async () => {
+    const ref = freshPartition();
+    await produce([ref], 0, 3);
+    const runs = await runsOf(ref);
+    const k = partitionKeys(ref);
+    const idx = await zsetWithScores(redis, k.idx);
+    const tidx = await zsetWithScores(redis, k.tidx);
+    const merged: Run = { ...runs[0]!, last: runs[2]!.last, byteLength: 3 * runs[0]!.byteLength, batchCount: 3, objectKey: 'data/too-late.seg' };
+    const now = await state.timeMs();
+    expect(await state.swapRuns(ref, runs, merged, now - 1)).toBe('past-deadline');
+    expect(await zsetWithScores(redis, k.idx)).toEqual(idx);
+    expect(await zsetWithScores(redis, k.tidx)).toEqual(tidx);
+    expect(await state.swapRuns(ref, runs, merged, now + 60_000)).toBe('swapped');
+    expect((await runsOf(ref)).map((r) => [r.base, r.last, r.objectKey])).toEqual([[0, runs[2]!.last, 'data/too-late.seg']]);
+  });
+
+  it('names old runs by the member read from idx, even when formatting would print it differently', async () => {
+    const ref = freshPartition();
+    const k = partitionKeys(ref);
+    // A max timestamp beyond 2^53 prints differently in Lua (%.0f) and JavaScript (String).
+    const huge = '4611686018427387904';
+    expect(String(Number(huge))).not.toBe(huge);
+    await redis.hset(k.meta, 'hw', '2');
+    await redis.zadd(k.idx, '0', `0|0|${huge}|0|10|1|data/a.seg`, '1', `1|1|${huge}|0|10|1|data/b.seg`);
+    const runs = await runsOf(ref);
+    const merged: Run = { base: 0, last: 1, maxTimestamp: runs[0]!.maxTimestamp, byteStart: 0, byteLength: 20, batchCount: 2, objectKey: 'data/merged.seg' };
+    expect(await state.swapRuns(ref, runs, merged)).toBe('swapped');
+    expect((await runsOf(ref)).map((r) => [r.base, r.last, r.objectKey])).toEqual([[0, 1, 'data/merged.seg']]);
   });
 
   it('refuses runs that do not cover the merged run exactly, before writing anything', async () => {

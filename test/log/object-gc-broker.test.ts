@@ -118,11 +118,18 @@ describe('object garbage collection on a broker', () => {
       (s) => s.get('strata_object_gc_deleted_objects_total') === 3 && s.get('strata_object_gc_pending_objects') === 0,
       30_000,
     );
-    expect(m.get('strata_object_gc_runs_total')).toBeGreaterThan(0);
+    expect(m.get('strata_object_gc_cycles_total')).toBeGreaterThan(0);
     expect(m.get('strata_object_gc_deleted_bytes_total')).toBe(sizes.get(trimmedAway)! + sizes.get(droppedA)! + sizes.get(droppedB)!);
     expect(m.get('strata_objects_live')).toBe(3);
     expect(m.get('strata_objects_live_bytes')).toBe(sizes.get(k0)! + sizes.get(k1a)! + sizes.get(k1b)!);
     expect(m.get(`strata_topic_stored_bytes{topic="${kept}"}`)).toBe(await indexedBytes(keptId, 2));
     expect(m.has(`strata_topic_stored_bytes{topic="${dropped}"}`)).toBe(false);
+    // GC's own requests: one delete request (three keys), a LIST page per cycle (one more
+    // when a cycle was listing as the metrics were read), nothing else.
+    expect(m.get('strata_job_object_store_requests_total{job="object-gc",op="delete"}')).toBe(1);
+    const cycles = m.get('strata_object_gc_cycles_total')!;
+    expect([cycles, cycles + 1]).toContain(m.get('strata_job_object_store_requests_total{job="object-gc",op="list"}'));
+    expect(m.get('strata_job_object_store_requests_total{job="object-gc",op="put"}')).toBe(0);
+    expect(m.get('strata_job_object_store_requests_total{job="object-gc",op="get"}')).toBe(0);
   });
 });

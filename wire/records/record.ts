@@ -51,6 +51,11 @@ export interface KafkaRecord {
   key: Buffer | null;
   value: Buffer | null;
   headers: RecordHeader[];
+  /**
+   * The key, value and headers exactly as encoded (a view), with `withEncodedFields`: what a
+   * re-encoder copies to keep a record's bytes, header keys that are not UTF-8 included.
+   */
+  encodedFields?: Buffer;
 }
 
 /** DecodedBatch is a RecordBatch v2 with every header field and all of its records. */
@@ -82,6 +87,8 @@ export interface DecodeBatchOptions {
   maxDecompressedBytes?: number;
   /** Check the CRC first and throw WireError on a mismatch; true by default. */
   verifyCrc?: boolean;
+  /** Give every record its `encodedFields` (for rewriting records, as the log cleaner does). */
+  withEncodedFields?: boolean;
 }
 
 function viewOf(batch: Buffer | RecordBatchView, options: DecodeBatchOptions): RecordBatchView {
@@ -102,7 +109,7 @@ function viewOf(batch: Buffer | RecordBatchView, options: DecodeBatchOptions): R
 export async function decodeBatch(batch: Buffer | RecordBatchView, options: DecodeBatchOptions = {}): Promise<DecodedBatch> {
   const view = viewOf(batch, options);
   const records = await decompress(view.compression, view.payload, options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES);
-  return decodedBatch(view, records);
+  return decodedBatch(view, records, options.withEncodedFields === true);
 }
 
 /**
@@ -112,10 +119,10 @@ export async function decodeBatch(batch: Buffer | RecordBatchView, options: Deco
 export function decodeBatchSync(batch: Buffer | RecordBatchView, options: DecodeBatchOptions = {}): DecodedBatch {
   const view = viewOf(batch, options);
   const records = decompressSync(view.compression, view.payload, options.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED_BYTES);
-  return decodedBatch(view, records);
+  return decodedBatch(view, records, options.withEncodedFields === true);
 }
 
-function decodedBatch(view: RecordBatchView, region: Buffer): DecodedBatch {
+function decodedBatch(view: RecordBatchView, region: Buffer, withFields: boolean): DecodedBatch {
   return {
     baseOffset: view.baseOffset,
     batchLength: view.batchLength,
@@ -135,7 +142,7 @@ function decodedBatch(view: RecordBatchView, region: Buffer): DecodedBatch {
     producerEpoch: view.producerEpoch,
     baseSequence: view.baseSequence,
     recordCount: view.recordCount,
-    records: decodeRecords(region, view),
+    records: decodeRecords(region, view, withFields),
   };
 }
 
@@ -144,7 +151,7 @@ function decodedBatch(view: RecordBatchView, region: Buffer): DecodedBatch {
  * bytes left, each record must use exactly its declared length, and the region must hold
  * exactly `recordCount` records, as Kafka's `DefaultRecord.readFrom` and batch iterator insist.
  */
-function decodeRecords(region: Buffer, view: RecordBatchView): KafkaRecord[] {
+function decodeRecords(region: Buffer, view: RecordBatchView, withFields: boolean): KafkaRecord[] {
   const count = view.recordCount;
   const baseOffset = view.baseOffset;
   const baseTimestamp = view.baseTimestamp;
@@ -160,6 +167,7 @@ function decodeRecords(region: Buffer, view: RecordBatchView): KafkaRecord[] {
     const attributes = body.int8();
     const timestampDelta = body.varlong();
     const offsetDelta = body.varint();
+    const fieldsStart = body.pos;
     const key = nullableVarBytes(body);
     const value = nullableVarBytes(body);
     const headerCount = body.varint();
@@ -178,7 +186,7 @@ function decodeRecords(region: Buffer, view: RecordBatchView): KafkaRecord[] {
     if (body.remaining !== 0) {
       throw new WireError(`record ${i} declares ${length} bytes but its fields end ${body.remaining} bytes early`);
     }
-    out.push({
+    const record: KafkaRecord = {
       attributes,
       timestampDelta,
       offsetDelta,
@@ -187,7 +195,9 @@ function decodeRecords(region: Buffer, view: RecordBatchView): KafkaRecord[] {
       key,
       value,
       headers,
-    });
+    };
+    if (withFields) record.encodedFields = region.subarray(fieldsStart, start + length);
+    out.push(record);
   }
   if (r.remaining !== 0) {
     throw new WireError(`record batch declares ${count} records but ${r.remaining} bytes follow the last one`);
@@ -215,6 +225,11 @@ export interface RecordInput {
   offsetDelta?: number;
   /** Defaults to 0. */
   attributes?: number;
+  /**
+   * The key, value and headers already encoded (a decoded record's `encodedFields`), written
+   * as they are; `key`, `value` and `headers` are then ignored.
+   */
+  encodedFields?: Buffer;
 }
 
 /** Options for {@link encodeBatch}; every field has Kafka's "none" default. */
@@ -312,11 +327,19 @@ function planBatch(records: readonly RecordInput[], options: EncodeBatchOptions)
   const w = new Writer(1024);
   for (let i = 0; i < records.length; i++) {
     const rec = records[i]!;
+    const timestampDelta = (rec.timestamp ?? baseTimestamp) - baseTimestamp;
+    const offsetDelta = rec.offsetDelta ?? i;
+    if (rec.encodedFields !== undefined) {
+      w.varint(1 + sizeOfVarlong(timestampDelta) + sizeOfVarlong(offsetDelta) + rec.encodedFields.length);
+      w.int8(rec.attributes ?? 0);
+      w.varlong(timestampDelta);
+      w.varint(offsetDelta);
+      w.chunk(rec.encodedFields);
+      continue;
+    }
     const key = rec.key ?? null;
     const value = rec.value ?? null;
     const headers = rec.headers ?? [];
-    const timestampDelta = (rec.timestamp ?? baseTimestamp) - baseTimestamp;
-    const offsetDelta = rec.offsetDelta ?? i;
     const headerKeys = headers.map((h) => Buffer.from(h.key, 'utf8'));
     let size = 1 + sizeOfVarlong(timestampDelta) + sizeOfVarlong(offsetDelta) + sizeOfVarBytes(key) + sizeOfVarBytes(value);
     size += sizeOfVarlong(headers.length);

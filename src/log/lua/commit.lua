@@ -13,6 +13,10 @@
 -- ARGV[1] objectKey  ARGV[2] batch count B  ARGV[3] now (ms)  ARGV[4] expiry cut-off (ms):
 --   producer states last committed before it are removed (Kafka's producer.id.expiration.ms),
 --   except while the producer has a transaction open here;
+-- ARGV[5] commit-by time (ms, Redis's clock; -1 for none): the commit deadline
+--   (commit-deadline.ts). Past it, nothing is written and the reply is { -1 }: object GC may
+--   already count the object as garbage. Checked here, on Redis's clock, so no pause of the
+--   broker between its own check and this script can stretch the deadline;
 -- then 9 values per batch, in log order:
 --   byteStart byteLength lastOffsetDelta producerId producerEpoch baseSequence maxTimestamp
 --   flags recordCount
@@ -26,7 +30,8 @@
 -- the aborted range. The LSO (meta field lso, absent when no transaction is open) is the
 -- first offset of the oldest open transaction; it is recomputed whenever transactions change.
 --
--- Returns a flat array: per batch `code, baseOffset, duplicate (0/1)`, then hw and logStart.
+-- Returns a flat array: per batch `code, baseOffset, duplicate (0/1)`, then hw and logStart;
+-- or { -1 } when the commit-by time has passed.
 -- code 0 with duplicate 1 means the batch was already stored at baseOffset (Kafka answers a
 -- duplicate with success and the original offset). Rejected batches answer baseOffset -1.
 --
@@ -62,8 +67,15 @@ local objectKey = ARGV[1]
 local count = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local expireBefore = tonumber(ARGV[4])
-if count == nil or count < 0 or now == nil or expireBefore == nil or #ARGV ~= 4 + 9 * count then
-  return redis.error_reply('ERR commit: expected objectKey, batch count, now, expiry cut-off and 9 values per batch, got ' .. #ARGV .. ' arguments')
+local commitBy = tonumber(ARGV[5])
+if count == nil or count < 0 or now == nil or expireBefore == nil or commitBy == nil or #ARGV ~= 5 + 9 * count then
+  return redis.error_reply('ERR commit: expected objectKey, batch count, now, expiry cut-off, commit-by time and 9 values per batch, got ' .. #ARGV .. ' arguments')
+end
+if commitBy >= 0 then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > commitBy then
+    return { -1 }
+  end
 end
 -- Maximum producer states removed per call, so that a backlog is worked off a bit per commit.
 local EXPIRE_PER_CALL = 16
@@ -156,7 +168,7 @@ local function closeRun()
 end
 
 for i = 0, count - 1 do
-  local a = 5 + i * 9
+  local a = 6 + i * 9
   local byteStart = tonumber(ARGV[a])
   local byteLength = tonumber(ARGV[a + 1])
   local lastOffsetDelta = tonumber(ARGV[a + 2])

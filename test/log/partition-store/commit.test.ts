@@ -19,9 +19,35 @@ async function commitOne(ref: PartitionRef, objectKey: string, batches: BatchCom
   return result;
 }
 
+/** Like {@link commitOne}, with a commit-by time on Redis's clock. */
+async function commitOneBy(ref: PartitionRef, objectKey: string, batches: BatchCommitInput[], commitByMs: number) {
+  const [result] = await state.commit(objectKey, [{ ref, batches }], commitByMs);
+  return result;
+}
+
 const stored = (baseOffset: number) => ({ errorCode: 0, baseOffset, duplicate: false });
 const duplicateOf = (baseOffset: number) => ({ errorCode: 0, baseOffset, duplicate: true });
 const rejected = (errorCode: number) => ({ errorCode, baseOffset: -1, duplicate: false });
+
+describe('commit: the commit deadline, on Redis\'s clock', () => {
+  it('writes nothing for a partition whose commit-by time has passed, and commits before it', async () => {
+    const ref = freshPartition();
+    const other = freshPartition();
+    const now = await state.timeMs();
+    const late = await state.commit('data/late.seg', [{ ref, batches: [plain(0, 100, 4)] }, { ref: other, batches: [plain(100, 50, 0)] }], now - 1);
+    expect(late).toEqual([
+      { pastDeadline: true, results: [], hw: -1, logStart: -1 },
+      { pastDeadline: true, results: [], hw: -1, logStart: -1 },
+    ]);
+    for (const r of [ref, other]) {
+      const k = partitionKeys(r);
+      expect(await redis.exists(k.meta, k.idx, k.tidx)).toBe(0);
+    }
+    const inTime = await commitOneBy(ref, 'data/in-time.seg', [plain(0, 100, 4)], now + 60_000);
+    expect(inTime).toEqual({ results: [stored(0)], hw: 5, logStart: 0 });
+    expect(await redis.zrange(partitionKeys(ref).idx, 0, -1)).toEqual(['0|4|1000|0|100|1|data/in-time.seg']);
+  });
+});
 
 describe('commit: offsets and runs', () => {
   it('assigns offsets contiguously across batches and calls, one run per adjacent byte range', async () => {
@@ -122,7 +148,7 @@ describe('commit: offsets and runs', () => {
     const commit = luaScripts().get('commit');
     if (commit === undefined) throw new Error('commit.lua missing');
     await expect(redis.eval(commit.source, 4, k.meta, k.idx, k.tidx, k.producers, 'o', '2', '0', '1')).rejects.toThrow(
-      /expected objectKey, batch count, now, expiry cut-off and 9 values per batch, got 4 arguments/,
+      /expected objectKey, batch count, now, expiry cut-off, commit-by time and 9 values per batch, got 4 arguments/,
     );
     expect(await redis.exists(k.meta, k.idx, k.tidx, k.producers)).toBe(0);
   });
