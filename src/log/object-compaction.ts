@@ -27,8 +27,13 @@ import type { PartitionOffsets, PartitionRef, PartitionStore, Run } from './part
 import { buildSegment } from './segment.js';
 import { JobTimer } from './job-timer.js';
 
-/** `--object-compaction-target-bytes` by default: 64 MiB. */
-export const DEFAULT_COMPACTION_TARGET_BYTES = 64 * 1024 * 1024;
+/**
+ * `--object-compaction-target-bytes` by default: 16 MiB. A merged run is read from its start
+ * to find a batch inside it (the reader walks batch headers; ListOffsets by timestamp loads
+ * the run), so the target bounds what a consumer resuming mid-run, or a timestamp lookup,
+ * reads from a cold cache: at most 16 blocks, against about one GET per MiB for a catch-up.
+ */
+export const DEFAULT_COMPACTION_TARGET_BYTES = 16 * 1024 * 1024;
 /** Partitions compacted at once by default: each holds up to a target's worth of bytes. */
 export const DEFAULT_COMPACTION_CONCURRENCY = 2;
 /**
