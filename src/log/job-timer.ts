@@ -1,8 +1,9 @@
 /**
- * The schedule the background jobs of the partition log share (retention, object compaction,
- * object GC): one cycle at a time, each started `intervalMs` after the previous one ended, so
- * cycles never overlap; the timer does not keep the process alive; stop cancels the next
- * cycle and waits for the running one.
+ * What the background jobs of the partition log share (retention, object compaction, the log
+ * cleaner, object GC): their schedule ({@link JobTimer}: one cycle at a time, each started
+ * `intervalMs` after the previous one ended, so cycles never overlap; the timer does not keep
+ * the process alive; stop cancels the next cycle and waits for the running one), and the
+ * bounded walk over a cycle's partitions ({@link eachPartition}).
  */
 export class JobTimer {
   readonly #intervalMs: number;
@@ -50,4 +51,37 @@ export class JobTimer {
     this.#timeout = null;
     await this.#running;
   }
+}
+
+/** A partition a job's cycle works on, named for its failure line. */
+export interface CyclePartition {
+  topic: string;
+  ref: { topicId: string; partition: number };
+}
+
+/**
+ * Works through a cycle's partitions with at most `concurrency` in flight, until all are done
+ * or `stopped()` says the job is stopping. A partition that fails is left for the next cycle;
+ * the cycle logs one warn line however many failed (a Redis or store outage fails them all),
+ * naming the first and counting the rest.
+ */
+export async function eachPartition<D extends CyclePartition>(
+  due: readonly D[],
+  options: { concurrency: number; stopped: () => boolean; log: { warn(obj: object, msg: string): void } | null; failed: string },
+  work: (d: D) => Promise<void>,
+): Promise<void> {
+  const failures: { topic: string; partition: number; err: string }[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < due.length && !options.stopped()) {
+      const d = due[next++]!;
+      try {
+        await work(d);
+      } catch (err) {
+        failures.push({ topic: d.topic, partition: d.ref.partition, err: (err as Error).message });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency, due.length) }, worker));
+  if (failures.length > 0) options.log?.warn({ ...failures[0], failed: failures.length, partitions: due.length }, options.failed);
 }

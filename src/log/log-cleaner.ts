@@ -40,7 +40,7 @@ import { BrokerTimeoutError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { commitByOnRedisClock, commitDeadlinePassed, DEFAULT_COMMIT_DEADLINE_MS } from './commit-deadline.js';
-import { JobTimer } from './job-timer.js';
+import { eachPartition, JobTimer } from './job-timer.js';
 import { batchesOf, DEFAULT_COMPACTION_TARGET_BYTES } from './object-compaction.js';
 import type { AbortedRange, PartitionOffsets, PartitionRef, PartitionStore, Run } from './partition-store.js';
 import { buildSegment } from './segment.js';
@@ -338,7 +338,7 @@ export class PartitionCleaner {
     });
     let stateRecorded = false;
     for (const [i, runs] of groups.entries()) {
-      const result = await this.#rewriteGroup(runs, filter, aborted, keys.end, logStart, policy);
+      const result = await this.#rewriteGroup(runs, filter, aborted, keys.end, logStart, offsets.hw, policy);
       if (!result.changed) continue;
       const last = i === groups.length - 1;
       const changes = { ...(last ? finalState() : {}), abortedRemoved: result.abortedRemoved };
@@ -355,7 +355,7 @@ export class PartitionCleaner {
       const swap = await this.#opts.state.replaceRuns(ref, runs, replacement, changes, commitByMs);
       if (swap !== 'swapped') return { ...outcome, aborted: swap === 'past-deadline' ? 'deadline' : 'index-changed' };
       outcome.recordsRemoved += result.recordsRemoved;
-      outcome.bytesReclaimed += oldBytes - (replacement?.byteLength ?? 0);
+      outcome.bytesReclaimed += Math.max(0, oldBytes - (replacement?.byteLength ?? 0));
       stateRecorded = last;
     }
     if (!stateRecorded) await this.#opts.state.replaceRuns(ref, [], null, finalState());
@@ -402,6 +402,7 @@ export class PartitionCleaner {
     aborted: AbortedTransactions,
     end: number,
     logStart: number,
+    hw: number,
     policy: CleanerPolicy,
   ): Promise<GroupResult> {
     const out: GroupResult = { batches: [], changed: false, recordsRemoved: 0, abortedRemoved: [] };
@@ -415,7 +416,10 @@ export class PartitionCleaner {
           drop(view.recordCount);
           continue;
         }
-        if (view.baseOffset >= end) {
+        // The batch that ends the log stays as it is, as Kafka never cleans its active segment
+        // and keeps the last batch (KAFKA-17076): without it a consumer positioned before the
+        // high watermark would get nothing back and never reach the end.
+        if (view.baseOffset >= end || view.lastOffset + 1 >= hw) {
           filter.keptTransactional(view);
           out.batches.push(view);
           continue;
@@ -643,7 +647,7 @@ export class LogCleanerJob {
 
   constructor(opts: LogCleanerJobOptions) {
     this.#opts = opts;
-    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce());
+    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce(), (err) => this.#log?.warn({ err: (err as Error).message }, 'log cleaner cycle failed; the next cycle tries again'));
     this.#concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CLEANER_CONCURRENCY);
     this.#now = opts.now ?? Date.now;
   }
@@ -688,28 +692,14 @@ export class LogCleanerJob {
       }
     }
 
-    const failures: { topic: string; partition: number; err: string }[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < due.length && !this.#timer.stopped) {
-        const d = due[next++]!;
-        try {
-          await this.#cleanOne(d);
-        } catch (err) {
-          failures.push({ topic: d.topic, partition: d.ref.partition, err: (err as Error).message });
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, due.length) }, worker));
-    if (failures.length > 0) {
-      // One line per cycle however many partitions failed: a store outage fails them all.
-      this.#log?.warn({ ...failures[0], failed: failures.length, partitions: due.length }, 'log cleaner failed on some partitions; retrying next cycle');
-    }
+    await eachPartition(due, { concurrency: this.#concurrency, stopped: () => this.#timer.stopped, log: this.#log, failed: 'log cleaner failed on some partitions; retrying next cycle' }, (d) => this.#cleanOne(d));
     if (!this.#timer.stopped) this.#stats.cycles++;
   }
 
   async #cleanOne(d: Due): Promise<void> {
-    const outcome = await this.#opts.log.cleanPartition(d.ref, d.policy);
+    // The clock is read again for each partition: passes run one after another, and a cycle's
+    // start would stamp delete horizons early by however long the cycle has run.
+    const outcome = await this.#opts.log.cleanPartition(d.ref, { ...d.policy, nowMs: this.#now() });
     if (outcome.due === null) return;
     const s = this.#stats;
     s.passes++;

@@ -25,7 +25,7 @@ import { StorageError, type ObjectStore } from '../storage/object-store.js';
 import { commitByOnRedisClock, commitDeadlinePassed, DEFAULT_COMMIT_DEADLINE_MS } from './commit-deadline.js';
 import type { PartitionOffsets, PartitionRef, PartitionStore, Run } from './partition-store.js';
 import { buildSegment } from './segment.js';
-import { JobTimer } from './job-timer.js';
+import { eachPartition, JobTimer } from './job-timer.js';
 
 /**
  * `--object-compaction-target-bytes` by default: 16 MiB. A merged run is read from its start
@@ -428,24 +428,10 @@ export class ObjectCompactionJob {
     }
     for (const [key, memory] of this.#memory) if (memory.cycle !== cycle) this.#memory.delete(key);
 
-    const failures: { topic: string; partition: number; err: string }[] = [];
     let backlog = 0;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < due.length && !this.#timer.stopped) {
-        const d = due[next++]!;
-        try {
-          backlog += await this.#compact(d);
-        } catch (err) {
-          failures.push({ topic: d.topic, partition: d.ref.partition, err: (err as Error).message });
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, due.length) }, worker));
-    if (failures.length > 0) {
-      // One line per cycle however many partitions failed: a store outage fails them all.
-      this.#log?.warn({ ...failures[0], failed: failures.length, partitions: due.length }, 'object compaction failed on some partitions; retrying next cycle');
-    }
+    await eachPartition(due, { concurrency: this.#concurrency, stopped: () => this.#timer.stopped, log: this.#log, failed: 'object compaction failed on some partitions; retrying next cycle' }, async (d) => {
+        backlog += await this.#compact(d);
+      });
     this.#stats.backlogRuns = backlog;
     if (!this.#timer.stopped) this.#stats.cycles = cycle;
   }

@@ -162,9 +162,10 @@ export interface ProducerStateSummary {
  * negative batchCount marks a run whose batches carry their own offsets ({@link Run.ownOffsets}).
  */
 /**
- * The idx member each parsed run was read from, exactly as stored: swaps name old runs by it,
- * since formatting a parsed run again need not give the same string (a timestamp beyond 2^53
- * prints differently in JavaScript and in Lua). Copies of a run are formatted afresh.
+ * The idx member a parsed run was read from, exactly as stored, when formatting the run again
+ * might not give the same string (a timestamp beyond 2^53 prints differently in JavaScript and
+ * in Lua): swaps name old runs by it. Offsets and byte positions stay below 2^53 by
+ * construction. Copies of a run are formatted afresh.
  */
 const storedMembers = new WeakMap<Run, string>();
 
@@ -191,7 +192,9 @@ export function parseRun(member: string): Run {
     objectKey: fields[6],
   };
   if (batchCount < 0) run.ownOffsets = true;
-  storedMembers.set(run, member);
+  // Only a number of 16 digits or more can print back differently (today's timestamps have 13),
+  // so the common run costs no map entry (parseRun is on every Fetch's path).
+  if (fields[2]!.length > 15) storedMembers.set(run, member);
   return run;
 }
 

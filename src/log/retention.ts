@@ -14,7 +14,7 @@ import { effectiveTopicConfig } from '../cluster/topic-configs.js';
 import type { BrokerConfig } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import type { PartitionRef } from './partition-store.js';
-import { JobTimer } from './job-timer.js';
+import { eachPartition, JobTimer } from './job-timer.js';
 
 /** What applying retention to one partition did. */
 export interface RetentionOutcome {
@@ -178,23 +178,7 @@ export class RetentionJob {
       }
     }
 
-    const failures: { topic: string; partition: number; err: string }[] = [];
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < due.length && !this.#timer.stopped) {
-        const d = due[next++]!;
-        try {
-          await this.#applyOne(d);
-        } catch (err) {
-          failures.push({ topic: d.topic, partition: d.ref.partition, err: (err as Error).message });
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, due.length) }, worker));
-    if (failures.length > 0) {
-      // One line per cycle however many partitions failed: a Redis outage fails them all.
-      this.#log?.warn({ ...failures[0], failed: failures.length, partitions: due.length }, 'retention could not be applied to some partitions; retrying next cycle');
-    }
+    await eachPartition(due, { concurrency: this.#concurrency, stopped: () => this.#timer.stopped, log: this.#log, failed: 'retention could not be applied to some partitions; retrying next cycle' }, (d) => this.#applyOne(d));
     if (!this.#timer.stopped) this.#cycles++;
   }
 

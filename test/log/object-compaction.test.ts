@@ -3,12 +3,8 @@
 // answer the same afterwards, that a swap finding its runs gone changes nothing, that a read
 // racing a swap never repeats a batch, and that a catch-up read of a compacted partition costs
 // about one GET per block.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { partitionKeys } from '../../src/coordination/keys.js';
 import { ObjectCompactionJob, planCompaction, type CompactionLog, type CompactionPolicy } from '../../src/log/object-compaction.js';
 import { PartitionLog } from '../../src/log/partition-log.js';
@@ -17,50 +13,24 @@ import { readSegmentFooter } from '../../src/log/segment.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { FileObjectStore } from '../../src/storage/file.js';
 import { decodeBatchSync, encodeBatchSync, RecordBatchView, splitBatches } from '../../wire/records/index.js';
-import { freshPartition, withPartitionStore, zsetWithScores } from '../helpers/partition-store.js';
+import { withPartitionLogs } from '../helpers/partition-log.js';
+import { freshPartition, zsetWithScores } from '../helpers/partition-store.js';
 
 const NODE_ID = 7;
 const BLOCK_BYTES = 4096;
 
 let redis: Redis;
 let state: PartitionStore;
-withPartitionStore((env) => ({ redis, state } = env));
-
-let dir: string;
 let store: FileObjectStore;
 /** The log that writes (its write cache holds what it flushed) and compacts. */
 let writer: PartitionLog;
-
-function partitionLog(writeCacheBytes: number): PartitionLog {
-  return new PartitionLog({
-    partitions: state,
-    store,
-    writeCacheBytes,
-    blockCacheBytes: 4 << 20,
-    blockSizeBytes: BLOCK_BYTES,
-    maxDecompressedBatchBytes: 1 << 20,
-    flushMs: 1,
-    flushBytes: 1 << 20,
-  });
-}
+let partitionLog: (writeCacheBytes: number) => PartitionLog;
+withPartitionLogs({ nodeId: NODE_ID, blockSizeBytes: BLOCK_BYTES, dirPrefix: 'strata-compaction-' }, (env) => ({ redis, state, store, writer, partitionLog } = env));
 
 /** A log with cold caches over the same Redis and store: what another broker would read. */
 function coldLog(): PartitionLog {
   return partitionLog(0);
 }
-
-beforeAll(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'strata-compaction-'));
-  store = new FileObjectStore(pathToFileURL(dir).href, { fsync: false });
-  writer = partitionLog(16 << 20);
-  writer.start(NODE_ID, silentLogger());
-});
-
-afterAll(async () => {
-  await writer?.drain();
-  await store?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 /** Record i of a partition: three records stamped ts, ts+1, ts+2, all batches the same size. */
 function batchOf(partition: number, i: number, ts: number, valueBytes = 12): RecordBatchView[] {

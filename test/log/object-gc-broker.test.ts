@@ -124,11 +124,13 @@ describe('object garbage collection on a broker', () => {
     expect(m.get('strata_objects_live_bytes')).toBe(sizes.get(k0)! + sizes.get(k1a)! + sizes.get(k1b)!);
     expect(m.get(`strata_topic_stored_bytes{topic="${kept}"}`)).toBe(await indexedBytes(keptId, 2));
     expect(m.has(`strata_topic_stored_bytes{topic="${dropped}"}`)).toBe(false);
-    // GC's own requests: one delete request (three keys), a LIST page per cycle (one more
-    // when a cycle was listing as the metrics were read), nothing else.
-    expect(m.get('strata_job_object_store_requests_total{job="object-gc",op="delete"}')).toBe(1);
-    const cycles = m.get('strata_object_gc_cycles_total')!;
-    expect([cycles, cycles + 1]).toContain(m.get('strata_job_object_store_requests_total{job="object-gc",op="list"}'));
+    // GC's own requests: the three objects in one to three delete requests (a cycle may fall
+    // between the DeleteRecords and the DeleteTopics), a LIST page per cycle (more when a
+    // cycle was listing as the metrics were read), nothing else.
+    const deletes = m.get('strata_job_object_store_requests_total{job="object-gc",op="delete"}')!;
+    expect(deletes).toBeGreaterThanOrEqual(1);
+    expect(deletes).toBeLessThanOrEqual(3);
+    expect(m.get('strata_job_object_store_requests_total{job="object-gc",op="list"}')).toBeGreaterThanOrEqual(m.get('strata_object_gc_cycles_total')!);
     expect(m.get('strata_job_object_store_requests_total{job="object-gc",op="put"}')).toBe(0);
     expect(m.get('strata_job_object_store_requests_total{job="object-gc",op="get"}')).toBe(0);
   });

@@ -3,22 +3,18 @@
 // answers the next batch, exact offsets answer their batch, from the block cache and from
 // the write cache alike; ListOffsets by timestamp skips removed records, also when the record
 // holding the partition's max timestamp went; object compaction merges runs across a gap.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { partitionKeys } from '../../src/coordination/keys.js';
 import { ByteLru } from '../../src/log/cache.js';
 import { PartitionLog } from '../../src/log/partition-log.js';
 import { formatRun, parseRun, type PartitionRef, type PartitionStore, type Run } from '../../src/log/partition-store.js';
 import { LogReader } from '../../src/log/reader.js';
 import { buildSegment, SegmentPieces } from '../../src/log/segment.js';
-import { silentLogger } from '../../src/observability/logger.js';
 import { FileObjectStore } from '../../src/storage/file.js';
 import { decodeBatchSync, encodeBatchSync, RecordBatchView, splitBatches } from '../../wire/records/index.js';
-import { freshPartition, withPartitionStore } from '../helpers/partition-store.js';
+import { withPartitionLogs } from '../helpers/partition-log.js';
+import { freshPartition } from '../helpers/partition-store.js';
 
 const NODE_ID = 3;
 const BLOCK_BYTES = 4096;
@@ -26,42 +22,15 @@ const T0 = 1_000;
 
 let redis: Redis;
 let state: PartitionStore;
-withPartitionStore((env) => ({ redis, state } = env));
-
-let dir: string;
 let store: FileObjectStore;
 let writer: PartitionLog;
-
-function partitionLog(writeCacheBytes: number): PartitionLog {
-  return new PartitionLog({
-    partitions: state,
-    store,
-    writeCacheBytes,
-    blockCacheBytes: 4 << 20,
-    blockSizeBytes: BLOCK_BYTES,
-    maxDecompressedBatchBytes: 1 << 20,
-    flushMs: 1,
-    flushBytes: 1 << 20,
-  });
-}
+let partitionLog: (writeCacheBytes: number) => PartitionLog;
+withPartitionLogs({ nodeId: NODE_ID, blockSizeBytes: BLOCK_BYTES, dirPrefix: 'strata-own-offsets-' }, (env) => ({ redis, state, store, writer, partitionLog } = env));
 
 /** A log with cold caches over the same Redis and store: what another broker would read. */
 function coldLog(): PartitionLog {
   return partitionLog(0);
 }
-
-beforeAll(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'strata-own-offsets-'));
-  store = new FileObjectStore(pathToFileURL(dir).href, { fsync: false });
-  writer = partitionLog(16 << 20);
-  writer.start(NODE_ID, silentLogger());
-});
-
-afterAll(async () => {
-  await writer?.drain();
-  await store?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
 
 /** Timestamp of the record at `offset`; offset 30 is a spike (the partition's max). */
 function timestampAt(offset: number): number {
