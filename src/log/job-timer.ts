@@ -1,3 +1,5 @@
+import type { Logger } from '../observability/logger.js';
+
 /**
  * What the background jobs of the partition log share (retention, object compaction, the log
  * cleaner, object GC): their schedule ({@link JobTimer}: one cycle at a time, each started
@@ -84,4 +86,39 @@ export async function eachPartition<D extends CyclePartition>(
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency, due.length) }, worker));
   if (failures.length > 0) options.log?.warn({ ...failures[0], failed: failures.length, partitions: due.length }, options.failed);
+}
+
+/**
+ * A background job of the partition log: started with the broker's logger once its node id is
+ * known, one {@link runOnce} per cycle on a {@link JobTimer}, stopped before the ingest drain
+ * (a running cycle ends at its next stopping point; {@link stopped} tells it).
+ */
+export abstract class PeriodicJob {
+  /** The broker's logger once started. */
+  protected log: Logger | null = null;
+  readonly #timer: JobTimer;
+
+  /** @param name what the job is called in the line logged when a cycle throws. */
+  protected constructor(intervalMs: number, name: string) {
+    this.#timer = new JobTimer(intervalMs, () => this.runOnce(), (err) => this.log?.warn({ err: (err as Error).message }, `${name} cycle failed; the next cycle tries again`));
+  }
+
+  /** Schedules the first cycle one interval from now (nothing once stopped). */
+  start(log: Logger): void {
+    this.log = log;
+    this.#timer.start();
+  }
+
+  /** Cancels the next cycle and waits for a running one to reach a stopping point. */
+  stop(): Promise<void> {
+    return this.#timer.stop();
+  }
+
+  /** Whether {@link stop} was called: a running cycle checks it between steps. */
+  protected get stopped(): boolean {
+    return this.#timer.stopped;
+  }
+
+  /** One cycle; must not reject for an expected failure (log it, try again next cycle). */
+  abstract runOnce(): Promise<void>;
 }

@@ -37,10 +37,9 @@ import {
 import { effectiveTopicConfig } from '../cluster/topic-configs.js';
 import type { BrokerConfig } from '../config.js';
 import { BrokerTimeoutError } from '../errors.js';
-import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { commitByOnRedisClock, commitDeadlinePassed, DEFAULT_COMMIT_DEADLINE_MS } from './commit-deadline.js';
-import { eachPartition, JobTimer } from './job-timer.js';
+import { eachPartition, PeriodicJob } from './job-timer.js';
 import { batchesOf, DEFAULT_COMPACTION_TARGET_BYTES } from './object-compaction.js';
 import type { AbortedRange, PartitionOffsets, PartitionRef, PartitionStore, Run } from './partition-store.js';
 import { buildSegment } from './segment.js';
@@ -637,30 +636,17 @@ interface Due {
 }
 
 /** The periodic log cleaner of one broker. Start it once the broker knows its node id. */
-export class LogCleanerJob {
+export class LogCleanerJob extends PeriodicJob {
   readonly #opts: LogCleanerJobOptions;
   readonly #concurrency: number;
   readonly #now: () => number;
-  readonly #timer: JobTimer;
-  #log: Logger | null = null;
   #stats: LogCleanerStats = { cycles: 0, passes: 0, recordsRemoved: 0, bytesReclaimed: 0, objectsWritten: 0, swapsAborted: 0 };
 
   constructor(opts: LogCleanerJobOptions) {
+    super(opts.intervalMs, 'log cleaner');
     this.#opts = opts;
-    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce(), (err) => this.#log?.warn({ err: (err as Error).message }, 'log cleaner cycle failed; the next cycle tries again'));
     this.#concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CLEANER_CONCURRENCY);
     this.#now = opts.now ?? Date.now;
-  }
-
-  /** Schedules the first cycle one interval from now (nothing once stopped). */
-  start(log: Logger): void {
-    this.#log = log;
-    this.#timer.start();
-  }
-
-  /** Cancels the next cycle and waits for a running one, which stops after its current passes. */
-  async stop(): Promise<void> {
-    await this.#timer.stop();
   }
 
   stats(): LogCleanerStats {
@@ -672,13 +658,13 @@ export class LogCleanerJob {
    * failure is logged once per cycle (the first failure and how many partitions failed) and
    * the partitions are tried again next cycle.
    */
-  async runOnce(): Promise<void> {
+  override async runOnce(): Promise<void> {
     const nowMs = this.#now();
     let topics: readonly CleanerTopic[];
     try {
       topics = await this.#opts.topics.all();
     } catch (err) {
-      this.#log?.warn({ err: (err as Error).message }, 'log cleaner could not list topics; retrying next cycle');
+      this.log?.warn({ err: (err as Error).message }, 'log cleaner could not list topics; retrying next cycle');
       return;
     }
     const maxKeys = this.#opts.maxKeys ?? DEFAULT_CLEANER_MAX_KEYS;
@@ -692,8 +678,8 @@ export class LogCleanerJob {
       }
     }
 
-    await eachPartition(due, { concurrency: this.#concurrency, stopped: () => this.#timer.stopped, log: this.#log, failed: 'log cleaner failed on some partitions; retrying next cycle' }, (d) => this.#cleanOne(d));
-    if (!this.#timer.stopped) this.#stats.cycles++;
+    await eachPartition(due, { concurrency: this.#concurrency, stopped: () => this.stopped, log: this.log, failed: 'log cleaner failed on some partitions; retrying next cycle' }, (d) => this.#cleanOne(d));
+    if (!this.stopped) this.#stats.cycles++;
   }
 
   async #cleanOne(d: Due): Promise<void> {
@@ -710,6 +696,6 @@ export class LogCleanerJob {
     if (outcome.aborted === 'deadline') {
       throw new BrokerTimeoutError('a log cleaner object finished uploading past --commit-deadline-ms; its swap was abandoned and the object is left to garbage collection (is the object store slow?)');
     }
-    this.#log?.debug({ topic: d.topic, partition: d.ref.partition, due: outcome.due, completed: outcome.completed, recordsRemoved: outcome.recordsRemoved, cleanedTo: outcome.cleanedTo }, 'log cleaner pass');
+    this.log?.debug({ topic: d.topic, partition: d.ref.partition, due: outcome.due, completed: outcome.completed, recordsRemoved: outcome.recordsRemoved, cleanedTo: outcome.cleanedTo }, 'log cleaner pass');
   }
 }

@@ -20,12 +20,11 @@ import { performance } from 'node:perf_hooks';
 import { WireError } from '../../wire/index.js';
 import { splitBatches, type RecordBatchView } from '../../wire/records/index.js';
 import { BrokerTimeoutError } from '../errors.js';
-import type { Logger } from '../observability/logger.js';
 import { StorageError, type ObjectStore } from '../storage/object-store.js';
 import { commitByOnRedisClock, commitDeadlinePassed, DEFAULT_COMMIT_DEADLINE_MS } from './commit-deadline.js';
 import type { PartitionOffsets, PartitionRef, PartitionStore, Run } from './partition-store.js';
 import { buildSegment } from './segment.js';
-import { eachPartition, JobTimer } from './job-timer.js';
+import { eachPartition, PeriodicJob } from './job-timer.js';
 
 /**
  * `--object-compaction-target-bytes` by default: 16 MiB. A merged run is read from its start
@@ -368,33 +367,20 @@ interface Due {
  * id; a broker restarted forgets what it saw, so runs become old enough again only after
  * `minAgeMs` of its own watching (never sooner than they really are).
  */
-export class ObjectCompactionJob {
+export class ObjectCompactionJob extends PeriodicJob {
   readonly #opts: ObjectCompactionJobOptions;
   readonly #concurrency: number;
   readonly #maxRunsPerGroup: number;
   readonly #now: () => number;
   readonly #memory = new Map<string, PartitionMemory>();
-  #log: Logger | null = null;
-  readonly #timer: JobTimer;
   #stats: ObjectCompactionStats = { cycles: 0, objectsWritten: 0, bytesRewritten: 0, runsMerged: 0, swapsAborted: 0, backlogRuns: 0 };
 
   constructor(opts: ObjectCompactionJobOptions) {
+    super(opts.intervalMs, 'object compaction');
     this.#opts = opts;
-    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce(), (err) => this.#log?.warn({ err: (err as Error).message }, 'object compaction cycle failed; the next cycle tries again'));
     this.#concurrency = Math.max(1, opts.concurrency ?? DEFAULT_COMPACTION_CONCURRENCY);
     this.#maxRunsPerGroup = Math.max(2, opts.maxRunsPerGroup ?? MAX_RUNS_PER_GROUP);
     this.#now = opts.now ?? Date.now;
-  }
-
-  /** Schedules the first cycle one interval from now (nothing once stopped). */
-  start(log: Logger): void {
-    this.#log = log;
-    this.#timer.start();
-  }
-
-  /** Cancels the next cycle and waits for a running one, which stops after its current rewrites. */
-  async stop(): Promise<void> {
-    await this.#timer.stop();
   }
 
   stats(): ObjectCompactionStats {
@@ -406,13 +392,13 @@ export class ObjectCompactionJob {
    * One cycle over every partition this broker leads. Never rejects: a failure is logged once
    * per cycle (the first failure and how many partitions failed) and tried again next cycle.
    */
-  async runOnce(): Promise<void> {
+  override async runOnce(): Promise<void> {
     const cycle = this.#stats.cycles + 1;
     let topics: readonly CompactionTopic[];
     try {
       topics = await this.#opts.topics.all();
     } catch (err) {
-      this.#log?.warn({ err: (err as Error).message }, 'object compaction could not list topics; retrying next cycle');
+      this.log?.warn({ err: (err as Error).message }, 'object compaction could not list topics; retrying next cycle');
       return;
     }
     const due: Due[] = [];
@@ -429,11 +415,11 @@ export class ObjectCompactionJob {
     for (const [key, memory] of this.#memory) if (memory.cycle !== cycle) this.#memory.delete(key);
 
     let backlog = 0;
-    await eachPartition(due, { concurrency: this.#concurrency, stopped: () => this.#timer.stopped, log: this.#log, failed: 'object compaction failed on some partitions; retrying next cycle' }, async (d) => {
+    await eachPartition(due, { concurrency: this.#concurrency, stopped: () => this.stopped, log: this.log, failed: 'object compaction failed on some partitions; retrying next cycle' }, async (d) => {
         backlog += await this.#compact(d);
       });
     this.#stats.backlogRuns = backlog;
-    if (!this.#timer.stopped) this.#stats.cycles = cycle;
+    if (!this.stopped) this.#stats.cycles = cycle;
   }
 
   /** Compacts one partition; answers how many runs of due groups were left as they were. */
@@ -454,7 +440,7 @@ export class ObjectCompactionJob {
     let left = 0;
     let failure: unknown = null;
     for (const group of plan.groups) {
-      if (this.#timer.stopped || failure !== null) {
+      if (this.stopped || failure !== null) {
         left += group.length;
         readFrom = Math.min(readFrom, group[0]!.base);
         continue;
@@ -465,7 +451,7 @@ export class ObjectCompactionJob {
         this.#stats.bytesRewritten += outcome.bytes;
         if (outcome.swapped) {
           this.#stats.runsMerged += group.length;
-          this.#log?.debug({ topic: d.topic, partition: d.ref.partition, runs: group.length, bytes: outcome.bytes, objectKey: outcome.objectKey }, 'compacted runs into one object');
+          this.log?.debug({ topic: d.topic, partition: d.ref.partition, runs: group.length, bytes: outcome.bytes, objectKey: outcome.objectKey }, 'compacted runs into one object');
           continue;
         }
         this.#stats.swapsAborted++;

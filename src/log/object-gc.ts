@@ -30,11 +30,10 @@
  * any `firstSeen` either remembers is a valid first sighting. They can only delay each other
  * by forgetting an entry the other just wrote.
  */
-import type { Logger } from '../observability/logger.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { ObjectGcStore } from './object-gc-store.js';
 import type { PartitionRef, Run } from './partition-store.js';
-import { JobTimer } from './job-timer.js';
+import { PeriodicJob } from './job-timer.js';
 
 /** The job's name for placement: the live broker that wins rendezvous for it runs the cycles. */
 export const OBJECT_GC_JOB = 'object-gc';
@@ -117,35 +116,22 @@ export interface ObjectGcStats {
 }
 
 /** The periodic object GC of one broker; it runs cycles only while it owns the job. */
-export class ObjectGcJob {
+export class ObjectGcJob extends PeriodicJob {
   readonly #opts: ObjectGcJobOptions;
   readonly #now: () => number | Promise<number>;
   readonly #deleteBatch: number;
   readonly #maxDeleteRequests: number;
-  #log: Logger | null = null;
-  readonly #timer: JobTimer;
   #cycles = 0;
   #deletedObjects = 0;
   #deletedBytes = 0;
   #last: ObjectGcCycle | null = null;
 
   constructor(opts: ObjectGcJobOptions) {
+    super(opts.intervalMs, 'object garbage collection');
     this.#opts = opts;
-    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce(), (err) => this.#log?.warn({ err: (err as Error).message }, 'object garbage collection cycle failed; the next cycle tries again'));
     this.#now = opts.now ?? (() => opts.state.timeMs());
     this.#deleteBatch = Math.max(1, opts.deleteBatch ?? DEFAULT_GC_DELETE_BATCH);
     this.#maxDeleteRequests = Math.max(1, opts.maxDeleteRequests ?? DEFAULT_GC_DELETE_REQUESTS);
-  }
-
-  /** Schedules the first cycle one interval from now (nothing once stopped). */
-  start(log: Logger): void {
-    this.#log = log;
-    this.#timer.start();
-  }
-
-  /** Cancels the next cycle and waits for a running one, which stops at its next step. */
-  async stop(): Promise<void> {
-    await this.#timer.stop();
   }
 
   stats(): ObjectGcStats {
@@ -157,7 +143,7 @@ export class ObjectGcJob {
    * One cycle, when this broker owns the job. Never rejects: a failure is logged in one line
    * and the next cycle starts over (what was remembered stays remembered).
    */
-  async runOnce(): Promise<void> {
+  override async runOnce(): Promise<void> {
     if (!this.#opts.runsHere()) {
       // Another broker's cycles describe the store now; stale gauges here would count twice.
       this.#last = null;
@@ -169,7 +155,7 @@ export class ObjectGcJob {
       this.#last = last;
       this.#cycles++;
     } catch (err) {
-      this.#log?.warn({ err: (err as Error).message }, 'object garbage collection failed; the next cycle tries again');
+      this.log?.warn({ err: (err as Error).message }, 'object garbage collection failed; the next cycle tries again');
     }
   }
 
@@ -180,7 +166,7 @@ export class ObjectGcJob {
     const listed = new Map<string, number>();
     for await (const o of store.list(SEGMENT_PREFIX)) {
       // A large bucket takes many pages: stop promptly on shutdown.
-      if (this.#timer.stopped) return null;
+      if (this.stopped) return null;
       listed.set(o.key, o.size);
     }
 
@@ -205,7 +191,7 @@ export class ObjectGcJob {
       u.runs++;
     });
     const scanEndMs = await this.#now();
-    if (this.#timer.stopped) return null;
+    if (this.stopped) return null;
 
     // 3. Compare with what earlier cycles (here or on another broker) remembered.
     const firstSeen = await state.firstSeen();
@@ -233,7 +219,7 @@ export class ObjectGcJob {
     // 4. Delete what waited out the grace, a bounded number of requests per cycle.
     let deleted = 0;
     let deletedBytes = 0;
-    for (let i = 0, requests = 0; i < due.length && requests < this.#maxDeleteRequests && !this.#timer.stopped; i += this.#deleteBatch, requests++) {
+    for (let i = 0, requests = 0; i < due.length && requests < this.#maxDeleteRequests && !this.stopped; i += this.#deleteBatch, requests++) {
       const batch = due.slice(i, i + this.#deleteBatch);
       await store.delete(batch);
       let bytes = 0;
@@ -246,8 +232,8 @@ export class ObjectGcJob {
     }
     const pendingObjects = fresh.length + waiting + due.length - deleted;
     if (deleted > 0) {
-      this.#log?.info({ deleted, deletedBytes, pending: pendingObjects, live: liveObjects }, 'object garbage collection deleted unreferenced segment objects');
+      this.log?.info({ deleted, deletedBytes, pending: pendingObjects, live: liveObjects }, 'object garbage collection deleted unreferenced segment objects');
     }
-    return this.#timer.stopped ? null : { liveObjects, liveBytes, pendingObjects, topics: usage };
+    return this.stopped ? null : { liveObjects, liveBytes, pendingObjects, topics: usage };
   }
 }

@@ -12,9 +12,8 @@
  */
 import { effectiveTopicConfig } from '../cluster/topic-configs.js';
 import type { BrokerConfig } from '../config.js';
-import type { Logger } from '../observability/logger.js';
 import type { PartitionRef } from './partition-store.js';
-import { eachPartition, JobTimer } from './job-timer.js';
+import { eachPartition, PeriodicJob } from './job-timer.js';
 
 /** What applying retention to one partition did. */
 export interface RetentionOutcome {
@@ -123,31 +122,18 @@ interface Due {
 }
 
 /** The periodic retention job of one broker. Start it once the broker knows its node id. */
-export class RetentionJob {
+export class RetentionJob extends PeriodicJob {
   readonly #opts: RetentionJobOptions;
   readonly #concurrency: number;
   readonly #now: () => number;
-  #log: Logger | null = null;
-  readonly #timer: JobTimer;
   #cycles = 0;
   #advances = 0;
 
   constructor(opts: RetentionJobOptions) {
+    super(opts.intervalMs, 'retention');
     this.#opts = opts;
-    this.#timer = new JobTimer(opts.intervalMs, () => this.runOnce(), (err) => this.#log?.warn({ err: (err as Error).message }, 'retention cycle failed; the next cycle tries again'));
     this.#concurrency = Math.max(1, opts.concurrency ?? DEFAULT_RETENTION_CONCURRENCY);
     this.#now = opts.now ?? Date.now;
-  }
-
-  /** Schedules the first cycle one interval from now (nothing once stopped). */
-  start(log: Logger): void {
-    this.#log = log;
-    this.#timer.start();
-  }
-
-  /** Cancels the next cycle and waits for a running one, which stops after its in-flight partitions. */
-  async stop(): Promise<void> {
-    await this.#timer.stop();
   }
 
   stats(): RetentionStats {
@@ -160,13 +146,13 @@ export class RetentionJob {
    * deletes by time or size. Never rejects: a failure is logged once per cycle (with how many
    * partitions failed) and the partitions are tried again next cycle.
    */
-  async runOnce(): Promise<void> {
+  override async runOnce(): Promise<void> {
     const nowMs = this.#now();
     let topics: readonly RetentionTopic[];
     try {
       topics = await this.#opts.topics.all();
     } catch (err) {
-      this.#log?.warn({ err: (err as Error).message }, 'retention could not list topics; retrying next cycle');
+      this.log?.warn({ err: (err as Error).message }, 'retention could not list topics; retrying next cycle');
       return;
     }
     const due: Due[] = [];
@@ -178,14 +164,14 @@ export class RetentionJob {
       }
     }
 
-    await eachPartition(due, { concurrency: this.#concurrency, stopped: () => this.#timer.stopped, log: this.#log, failed: 'retention could not be applied to some partitions; retrying next cycle' }, (d) => this.#applyOne(d));
-    if (!this.#timer.stopped) this.#cycles++;
+    await eachPartition(due, { concurrency: this.#concurrency, stopped: () => this.stopped, log: this.log, failed: 'retention could not be applied to some partitions; retrying next cycle' }, (d) => this.#applyOne(d));
+    if (!this.stopped) this.#cycles++;
   }
 
   async #applyOne(d: Due): Promise<void> {
     const { advanced, logStart } = await this.#opts.log.applyRetention(d.ref, d.limits);
     if (!advanced) return;
     this.#advances++;
-    this.#log?.debug({ topic: d.topic, partition: d.ref.partition, logStart }, 'retention moved the log start');
+    this.log?.debug({ topic: d.topic, partition: d.ref.partition, logStart }, 'retention moved the log start');
   }
 }
