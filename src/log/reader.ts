@@ -176,23 +176,29 @@ export class LogReader {
     // (or await); only a batch or header that crosses into the next block takes the slow path.
     let blockIndex = -1;
     let block: Buffer = EMPTY;
-    for (let at = run.byteStart; at < end; ) {
+    let at = run.byteStart;
+    // Whether loading block `c` may read block `c + 1` too: when the walk will surely reach the
+    // end of `c + 1` (the run covers it and the byte budget reaches past it). A sequential reader
+    // (a consumer catching up) then takes two blocks per GET; a bounded read never reads a
+    // block it does not use.
+    const ahead = (c: number): boolean => (c + 2) * bs <= end && progress.bytes + ((c + 1) * bs - at) + bs <= maxBytes;
+    while (at < end) {
       if (offset >= upper) return true;
       const b = Math.floor(at / bs);
       if (b !== blockIndex) {
-        const got = this.#block(run.objectKey, b);
+        const got = this.#block(run.objectKey, b, ahead(b));
         block = got instanceof Promise ? await got : got;
         blockIndex = b;
       }
       const from = at - b * bs;
       const headLength = Math.min(BATCH_HEADER_SIZE, end - at);
-      const head = from + headLength <= block.length ? block.subarray(from, from + headLength) : await this.#bytesAt(run, at, headLength, false);
+      const head = from + headLength <= block.length ? block.subarray(from, from + headLength) : await this.#bytesAt(run, at, headLength, false, ahead);
       const size = batchSizeAt(head, 0, end - at, run, at);
       const count = head.readInt32BE(BatchField.lastOffsetDelta) + 1;
       if (own && (offset = ownOffsetAt(head, 0, offset, run, at)) >= upper) return true;
       if (offset + count > fetchOffset) {
         if (progress.bytes + size > maxBytes && !progress.minOne) return true;
-        take(progress, from + size <= block.length ? block.subarray(from, from + size) : await this.#bytesAt(run, at, size, true), offset);
+        take(progress, from + size <= block.length ? block.subarray(from, from + size) : await this.#bytesAt(run, at, size, true, ahead), offset);
       }
       offset += count;
       at += size;
@@ -215,12 +221,12 @@ export class LogReader {
    * they span blocks, a copy of just those bytes. A copy that will be handed out (`keep`) is
    * cached under its own key, so the in-place offset rewrite and later reads see one buffer.
    */
-  async #bytesAt(run: Run, at: number, length: number, keep: boolean): Promise<Buffer> {
+  async #bytesAt(run: Run, at: number, length: number, keep: boolean, ahead: (b: number) => boolean = () => false): Promise<Buffer> {
     const bs = this.#blockSize;
     const first = Math.floor(at / bs);
     const last = Math.floor((at + length - 1) / bs);
     if (first === last) {
-      const block = await this.#block(run.objectKey, first);
+      const block = await this.#block(run.objectKey, first, ahead(first));
       const from = at - first * bs;
       if (from + length > block.length) throw new StorageError(`object ${run.objectKey} ends before the run at ${run.byteStart}+${run.byteLength}`);
       return block.subarray(from, from + length);
@@ -231,7 +237,7 @@ export class LogReader {
     const assembled = Buffer.allocUnsafe(length);
     let filled = 0;
     for (let b = first; b <= last; b++) {
-      const block = await this.#block(run.objectKey, b);
+      const block = await this.#block(run.objectKey, b, ahead(b));
       const from = b === first ? at - first * bs : 0;
       filled += block.copy(assembled, filled, from, Math.min(block.length, from + length - filled));
     }
@@ -240,11 +246,24 @@ export class LogReader {
     return assembled;
   }
 
-  /** Block `b` of an object from the block cache, or one ranged GET shared by concurrent readers. */
-  #block(objectKey: string, b: number): Buffer | Promise<Buffer> {
+  /**
+   * Block `b` of an object from the block cache, or one ranged GET shared by concurrent readers.
+   * With `readAhead`, a miss reads blocks `b` and `b + 1` in one GET and caches both (unless
+   * `b + 1` is cached already); each is copied out, so that the cache's byte count is what it
+   * holds.
+   */
+  #block(objectKey: string, b: number, readAhead = false): Buffer | Promise<Buffer> {
     const key = `${objectKey}#${b}`;
     const bs = this.#blockSize;
-    return this.#blockCache.get(key) ?? this.#blockCache.getOrLoad(key, () => this.#store.get(objectKey, { start: b * bs, end: (b + 1) * bs }));
+    const hit = this.#blockCache.get(key);
+    if (hit) return hit;
+    const nextKey = `${objectKey}#${b + 1}`;
+    if (!readAhead || this.#blockCache.get(nextKey)) return this.#blockCache.getOrLoad(key, () => this.#store.get(objectKey, { start: b * bs, end: (b + 1) * bs }));
+    return this.#blockCache.getOrLoad(key, async () => {
+      const both = await this.#store.get(objectKey, { start: b * bs, end: (b + 2) * bs });
+      if (both.length > bs) this.#blockCache.set(nextKey, Buffer.from(both.subarray(bs)));
+      return Buffer.from(both.subarray(0, Math.min(bs, both.length)));
+    });
   }
 }
 
