@@ -24,7 +24,7 @@ const consumers: Consumer[] = [];
 
 beforeAll(async () => {
   cluster = await startCluster({
-    brokerArgs: ['--log-cleaner-interval-ms', '200', '--group-initial-rebalance-delay-ms', '0', '--group-min-session-timeout-ms', '1000'],
+    brokerArgs: ['--log-cleaner', 'true', '--log-cleaner-interval-ms', '200', '--group-initial-rebalance-delay-ms', '0', '--group-min-session-timeout-ms', '1000'],
   });
   kafka = new Kafka({ clientId: 'compaction-kafkajs', brokers: [cluster.bootstrap], logLevel: logLevel.NOTHING, retry: { initialRetryTime: 100, retries: 8 } });
 });

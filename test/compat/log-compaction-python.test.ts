@@ -24,7 +24,7 @@ type Consumed = [offset: number, key: string, value: string | null];
 let cluster: Cluster;
 
 beforeAll(async () => {
-  cluster = await startCluster({ brokerArgs: ['--log-cleaner-interval-ms', '200'] });
+  cluster = await startCluster({ brokerArgs: ['--log-cleaner', 'true', '--log-cleaner-interval-ms', '200'] });
 });
 
 afterAll(async () => {
