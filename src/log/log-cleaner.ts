@@ -50,8 +50,6 @@ export const DEFAULT_CLEANER_MAX_KEYS = 1_000_000;
 export const DEFAULT_CLEANER_CONCURRENCY = 1;
 /** Most index entries one pass reads; a longer cleanable part is cleaned a prefix at a time. */
 const MAX_RUNS_READ = 16_384;
-/** Index entries read per round trip. */
-const RUNS_PER_PAGE = 256;
 
 // ---- planning ----
 
@@ -277,7 +275,7 @@ export interface CleanOutcome {
 /** What a {@link PartitionCleaner} works with; the partition log supplies it. */
 export interface PartitionCleanerOptions {
   store: ObjectStore;
-  state: Pick<PartitionStore, 'cleanerState' | 'runsFrom' | 'abortedRanges' | 'replaceRuns' | 'timeMs'>;
+  state: Pick<PartitionStore, 'cleanerState' | 'runsPaged' | 'abortedRanges' | 'replaceRuns' | 'timeMs'>;
   /** A run's bytes when they are in memory already (the write cache), as whole batches. */
   cached(run: Run): Buffer[] | undefined;
   /** Goes into object keys, as the ingest buffer's do. */
@@ -363,14 +361,7 @@ export class PartitionCleaner {
 
   /** Up to {@link MAX_RUNS_READ} runs from the log start on. */
   async #readIndex(ref: PartitionRef, logStart: number): Promise<Run[]> {
-    const runs: Run[] = [];
-    for (let from = logStart; runs.length < MAX_RUNS_READ; ) {
-      const page = (await this.#opts.state.runsFrom(ref, from, RUNS_PER_PAGE)).runs;
-      runs.push(...page);
-      if (page.length < RUNS_PER_PAGE) break;
-      from = page[page.length - 1]!.last + 1;
-    }
-    return runs;
+    return (await this.#opts.state.runsPaged(ref, logStart, MAX_RUNS_READ)).runs;
   }
 
   /**

@@ -42,8 +42,6 @@ export const DEFAULT_COMPACTION_CONCURRENCY = 2;
 export const MAX_RUNS_PER_GROUP = 1024;
 /** Most index entries a cycle reads per partition; the rest wait for the next cycle. */
 const MAX_RUNS_READ = 8192;
-/** Index entries read per round trip. */
-const RUNS_PER_PAGE = 256;
 /** Ranged GETs one rewrite keeps in flight while reading its runs. */
 const READ_CONCURRENCY = 8;
 
@@ -300,7 +298,7 @@ export interface CompactionTopic {
 /** What the job needs of the partition log. */
 export interface CompactionLog {
   /** Up to `limit` runs whose last offset is ≥ `fromOffset`, with the partition's offsets. */
-  indexedRuns(ref: PartitionRef, fromOffset: number, limit: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }>;
+  indexedRuns(ref: PartitionRef, fromOffset: number, max: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }>;
   /** Rewrites consecutive runs into one object and swaps the index (see {@link RunRewriter}). */
   compactRuns(ref: PartitionRef, runs: readonly Run[]): Promise<CompactionOutcome>;
 }
@@ -472,15 +470,7 @@ export class ObjectCompactionJob extends PeriodicJob {
 
   /** Up to {@link MAX_RUNS_READ} runs from `fromOffset` on, with the offsets read first. */
   async #readIndex(ref: PartitionRef, fromOffset: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }> {
-    const first = await this.#opts.log.indexedRuns(ref, fromOffset, RUNS_PER_PAGE);
-    const runs = first.runs;
-    // Later pages may hold runs committed after `first.offsets` was read: they are newer than
-    // every high watermark seen, so planning stops before them.
-    for (let page = first.runs; page.length === RUNS_PER_PAGE && runs.length < MAX_RUNS_READ; ) {
-      page = (await this.#opts.log.indexedRuns(ref, runs[runs.length - 1]!.last + 1, RUNS_PER_PAGE)).runs;
-      runs.push(...page);
-    }
-    return { offsets: first.offsets, runs };
+    return this.#opts.log.indexedRuns(ref, fromOffset, MAX_RUNS_READ);
   }
 }
 

@@ -328,12 +328,12 @@ export class PartitionLog {
   }
 
   /**
-   * Up to `limit` runs whose last offset is ≥ `fromOffset`, in offset order, with the
-   * partition's offsets read first (every run lies below that hw): object compaction's view
-   * of the index.
+   * The runs whose last offset is ≥ `fromOffset`, in offset order, read a page at a time until
+   * at least `max` or the end, with the offsets read with the first page (runs of later pages
+   * may lie above that hw): object compaction's view of the index.
    */
-  indexedRuns(ref: PartitionRef, fromOffset: number, limit: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }> {
-    return this.#state.runsFrom(ref, fromOffset, limit);
+  indexedRuns(ref: PartitionRef, fromOffset: number, max: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }> {
+    return this.#state.runsPaged(ref, fromOffset, max);
   }
 
   /**

@@ -333,6 +333,26 @@ export class PartitionStore {
    * runs at or above that hw (committed in between) are dropped, so every run returned lies
    * below the hw returned.
    */
+  /**
+   * The runs from `fromOffset` on, read a page at a time until at least `max` or the end of the
+   * index (the jobs' walk: object compaction, the log cleaner), with the offsets read with the
+   * first page.
+   */
+  async runsPaged(ref: PartitionRef, fromOffset: number, max: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }> {
+    const first = await this.runsFrom(ref, fromOffset, SCAN_PAGE);
+    const runs = first.runs;
+    // Later pages may hold runs committed after `first.offsets` was read: newer than that hw.
+    for (let page = first.runs; page.length === SCAN_PAGE && runs.length < max; ) {
+      page = (await this.runsFrom(ref, runs[runs.length - 1]!.last + 1, SCAN_PAGE)).runs;
+      runs.push(...page);
+    }
+    return { offsets: first.offsets, runs };
+  }
+
+  /**
+   * Up to `limit` runs whose last offset is ≥ `fromOffset`, in offset order, with the
+   * partition's offsets, in one round trip (see {@link runsFrom}).
+   */
   async runsFrom(ref: PartitionRef, fromOffset: number, limit: number): Promise<{ offsets: PartitionOffsets; runs: Run[] }> {
     const k = partitionKeys(ref);
     const pipeline = this.#redis.pipeline();

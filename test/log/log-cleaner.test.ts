@@ -328,7 +328,7 @@ describe('LogCleanerJob', () => {
       store,
       state: {
         cleanerState: (r) => state.cleanerState(r),
-        runsFrom: (r, from, limit) => state.runsFrom(r, from, limit),
+        runsPaged: (r, from, max) => state.runsPaged(r, from, max),
         abortedRanges: (r, from, to) => state.abortedRanges(r, from, to),
         timeMs: () => state.timeMs(),
         async replaceRuns(r, old, replacement, changes, commitByMs) {
