@@ -9,10 +9,9 @@
  * - every acknowledged record of the kept topic reads back exactly once, offsets contiguous;
  * - no fetch failed with anything but a lost connection;
  * - every index entry of every partition names an object that exists;
- * - compaction did rewrite runs (merged entries exist) and GC did delete objects.
- *
- * The log cleaner is not part of this test yet: with a compacted topic written all along, an
- * index entry named a cleaner output object GC had deleted (docs/architecture.md §4.6).
+ * - compaction did rewrite runs (merged entries exist) and GC did delete objects;
+ * - a compacted topic written all along keeps, per key, a value no older than the newest
+ *   acknowledged one, at increasing offsets, once the log cleaner has removed older ones.
  *
  * Once on the file store and once on s3rver. Needs the built CLI in dist/.
  */
@@ -20,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../wire/index.js';
-import { splitBatches } from '../../wire/records/index.js';
+import { encodeBatchSync, splitBatches } from '../../wire/records/index.js';
 import { parseRun } from '../../src/log/partition-store.js';
 import { openObjectStore } from '../../src/storage/index.js';
 import { startCluster, type Cluster, type StorageKind } from '../helpers/cluster.js';
@@ -41,7 +40,11 @@ const JOB_FLAGS = [
   '--object-gc-interval-ms', '300',
   '--object-gc-grace-ms', '5000',
   '--commit-deadline-ms', '2000',
+  '--log-cleaner-interval-ms', '300',
 ];
+
+/** Keys of the compacted topic: each is overwritten every few rounds. */
+const COMPACT_KEYS = 5;
 
 /** Object compaction's output objects (`…-c<seq>.seg`); flushes write `…-<seq>.seg`. */
 const COMPACTED = /-c\d{8}\.seg$/;
@@ -105,7 +108,13 @@ async function scenario(storage: StorageKind): Promise<void> {
   const admin = await RawClient.connect(c.bootstrap, 'lc-admin');
   const keepId = await createTopic(admin, keep, KEEP_PARTITIONS);
   await createTopic(admin, trim, TRIM_PARTITIONS);
+  const compacted = `lc-compact-${tag}`;
+  await createTopic(admin, compacted, 1, { 'cleanup.policy': 'compact', 'min.cleanable.dirty.ratio': '0.01' });
   admin.close();
+  /** Compacted topic: per key, every round number sent and the highest acknowledged. */
+  const compactSent = new Map<string, Set<number>>();
+  const compactAcked = new Map<string, number>();
+  let compactAckedRecords = 0;
 
   const sent = new Set<string>();
   const acknowledged = new Set<string>();
@@ -122,11 +131,22 @@ async function scenario(storage: StorageKind): Promise<void> {
       const keepParts = Array.from({ length: KEEP_PARTITIONS }, (_, p) => ({ partition: p, records: batch(values(keep, p)) }));
       const trimParts = Array.from({ length: TRIM_PARTITIONS }, (_, p) => ({ partition: p, records: batch(values(trim, p)) }));
       for (let p = 0; p < KEEP_PARTITIONS; p++) for (const v of values(keep, p)) sent.add(v);
+      const key = `key-${n % COMPACT_KEYS}`;
+      compactSent.set(key, (compactSent.get(key) ?? new Set()).add(n));
+      const compactBatch = encodeBatchSync([{ key: Buffer.from(key), value: Buffer.from(String(n)), timestamp: Date.now() }]);
       try {
-        const [a] = await Promise.all([conn.client.send(0, 9, produceBody(keep, keepParts)), conn.client.send(0, 9, produceBody(trim, trimParts))]);
+        const [a, , k] = await Promise.all([
+          conn.client.send(0, 9, produceBody(keep, keepParts)),
+          conn.client.send(0, 9, produceBody(trim, trimParts)),
+          conn.client.send(0, 9, produceBody(compacted, [{ partition: 0, records: compactBatch }])),
+        ]);
         a.responses[0]!.partitionResponses.forEach((r) => {
           if (r.errorCode === ErrorCode.NONE) for (const v of values(keep, r.index)) acknowledged.add(v);
         });
+        if (k.responses[0]!.partitionResponses[0]!.errorCode === ErrorCode.NONE) {
+          compactAcked.set(key, Math.max(compactAcked.get(key) ?? -1, n));
+          compactAckedRecords++;
+        }
       } catch {
         conn.client.close();
         conn = await connectAny(c, conn.index, 'lc-producer');
@@ -197,6 +217,14 @@ async function scenario(storage: StorageKind): Promise<void> {
       90_000,
       300,
     );
+    // And until the log cleaner has removed overwritten records of the compacted topic.
+    await waitFor(
+      'the log cleaner to remove overwritten records',
+      async () => (await readAll(c.bootstrap, compacted)).length,
+      (left) => left < compactAckedRecords,
+      60_000,
+      300,
+    );
     await waitFor(
       'object GC to delete an object written before the kills',
       async () => {
@@ -218,8 +246,26 @@ async function scenario(storage: StorageKind): Promise<void> {
   const stored = await readAll(c.bootstrap, keep);
   expectAcknowledgedStored(stored, acknowledged, sent, { exactlyOnce: true });
 
-  const objects = await listObjects(c.storageUrl);
+  // The compacted topic: offsets increase; per key, the surviving value is one that was sent
+  // and no older than the newest acknowledged one (a later, unacknowledged send may have been
+  // stored too); every acknowledged key survives.
+  const survivors = await readAll(c.bootstrap, compacted);
+  const offsets = survivors.map((r) => r.offset);
+  expect(offsets).toEqual([...offsets].sort((x, y) => x - y));
+  expect(new Set(offsets).size).toBe(offsets.length);
+  const latest = new Map<string, number>();
+  for (const r of survivors) latest.set(r.key!, Number(r.value));
+  for (const [key, acked] of compactAcked) {
+    expect(latest.has(key), `key ${key} survives`).toBe(true);
+    expect(latest.get(key)!, `newest value of ${key}`).toBeGreaterThanOrEqual(acked);
+    expect(compactSent.get(key)!.has(latest.get(key)!), `value of ${key} was sent`).toBe(true);
+  }
+
+  // Stop every broker first: a job that swaps a new object in between the listing and the
+  // index read below would otherwise look like an entry without its object.
+  await Promise.all(c.brokers.map((b) => b.stop()));
   const runs = await allRuns(c.redis.url);
+  const objects = await listObjects(c.storageUrl);
   const dangling = runs.filter((r) => !objects.has(r.objectKey)).map((r) => `${r.key} ${r.member}`);
   expect(dangling).toEqual([]);
   // Compaction rewrote runs: some of the kept topic's entries name its output objects.
